@@ -1,0 +1,1 @@
+"""fleet-pipeline core: plain Python, no Airflow imports."""
