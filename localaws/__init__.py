@@ -1,0 +1,1 @@
+"""Local AWS: moto in server mode on loopback plus our extensions where moto falls short."""

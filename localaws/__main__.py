@@ -1,0 +1,49 @@
+"""python -m localaws up|down|status  (and `serve`, the foreground server `up` starts)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from localaws import daemon
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localaws",
+                                     description="Local AWS (moto plus our extensions) on 127.0.0.1")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start in the background")
+    up.add_argument("--port", type=int, default=daemon.DEFAULT_PORT)
+    up.add_argument("--config", help="fleet config to seed the organization from")
+    up.add_argument("--state-dir", default=daemon.DEFAULT_STATE_DIR)
+    for name, help_text in (("down", "stop the background server"),
+                            ("status", "is it running, and where")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--state-dir", default=daemon.DEFAULT_STATE_DIR)
+    serve = commands.add_parser("serve", help="run in the foreground until SIGTERM")
+    serve.add_argument("--port", type=int, default=daemon.DEFAULT_PORT)
+    serve.add_argument("--config")
+    serve.add_argument("--log-file", type=Path)
+
+    args = parser.parse_args(argv)  # exits 2 on bad usage
+    if args.command == "up":
+        return daemon.up(args.port, args.config, args.state_dir)
+    if args.command == "down":
+        return daemon.down(args.state_dir)
+    if args.command == "status":
+        return daemon.status(args.state_dir)
+
+    from localaws.server import LocalAwsError, serve_forever
+
+    try:
+        serve_forever(args.port, args.config, args.log_file)
+    except LocalAwsError as exc:
+        print(f"local AWS: {exc}", file=sys.stderr)
+        return daemon.NOT_RUNNING
+    return daemon.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The WSGI face of the Service Catalog extension (JSON 1.1 protocol).
+
+Requests are ``POST /`` with ``X-Amz-Target: AWS242ServiceCatalogService.<Operation>`` and a JSON
+body; answers are JSON, errors ``{"__type": <code>, "message": ...}`` with HTTP 400.  Only the
+operations in the registry are claimed; anything else falls through to moto untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any, Iterable
+
+from ..extensions import peek_body
+from . import operations  # noqa: F401 - fills the registry
+from .caller import caller_from_environ
+from .errors import InvalidParametersException, ServiceCatalogError
+from .registry import OPERATIONS
+from .store import Catalog
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "AWS242ServiceCatalogService."
+_STATUS = {200: "200 OK", 400: "400 Bad Request", 500: "500 Internal Server Error"}
+
+
+class ServiceCatalogExtension:
+    """Serves the Service Catalog operations moto lacks, with its own catalog per instance."""
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog if catalog is not None else Catalog()
+
+    @staticmethod
+    def operation_of(environ: dict[str, Any]) -> str | None:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if environ.get("REQUEST_METHOD") != "POST" or not target.startswith(TARGET_PREFIX):
+            return None
+        name = target[len(TARGET_PREFIX):]
+        return name if name in OPERATIONS else None
+
+    def matches(self, environ: dict[str, Any]) -> bool:
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/moto-api/reset":
+            # moto's reset endpoint wipes its backends; wipe ours with it, then let moto answer.
+            self.catalog.reset()
+            return False
+        return self.operation_of(environ) is not None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        name = self.operation_of(environ)
+        request_id = str(uuid.uuid4())
+        try:
+            if name is None:
+                raise InvalidParametersException("Unknown operation.")
+            params = self._params(environ)
+            caller = caller_from_environ(environ)
+            handler = OPERATIONS[name]
+            if getattr(handler, "locked", True):
+                with self.catalog.lock:
+                    result = handler(self.catalog, caller, params)
+            else:
+                result = handler(self.catalog, caller, params)
+            status, body = 200, result
+        except ServiceCatalogError as exc:
+            status, body = exc.status, {"__type": exc.code, "message": exc.message}
+        except Exception as exc:  # noqa: BLE001 - a bug must answer, not hang the client
+            log.exception("servicecatalog %s failed", name)
+            status, body = 500, {"__type": "InternalFailure", "message": f"{type(exc).__name__}: {exc}"}
+        payload = json.dumps(body).encode("utf-8")
+        start_response(
+            _STATUS[status],
+            [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("Content-Length", str(len(payload))),
+                ("x-amzn-RequestId", request_id),
+            ],
+        )
+        return [payload]
+
+    @staticmethod
+    def _params(environ: dict[str, Any]) -> dict[str, Any]:
+        raw = peek_body(environ)
+        if not raw.strip():
+            return {}
+        try:
+            params = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidParametersException(f"Request body is not JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise InvalidParametersException("Request body must be a JSON object.")
+        return params
