@@ -1,0 +1,68 @@
+"""The Finding record every gate returns, and the report that groups them (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+GATES = ("secrets", "lint", "policy", "iam", "unit")
+SEVERITIES = ("error", "warning")
+
+
+@dataclass(frozen=True)
+class Finding:
+    gate: str
+    rule: str
+    severity: str
+    file: str
+    line: int | None
+    commit: str | None
+    message: str
+
+    def __post_init__(self) -> None:
+        # A typo in a gate would silently drop findings from the summary: fail at the source.
+        if self.gate not in GATES:
+            raise ValueError(f"Finding.gate: expected one of {GATES}, got {self.gate!r}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"Finding.severity: expected one of {SEVERITIES}, got {self.severity!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def where(self) -> str:
+        place = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{place} @ {self.commit[:12]}" if self.commit else place
+
+
+@dataclass
+class GateReport:
+    findings: list[Finding] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    # set by the secrets gate when history holds a secret: commits, paths, hashes (no values)
+    purge_plan: dict | None = None
+
+    @property
+    def summary(self) -> dict:
+        gates = {}
+        for gate, secs in self.seconds.items():
+            mine = [f for f in self.findings if f.gate == gate]
+            gates[gate] = {
+                "errors": sum(f.severity == "error" for f in mine),
+                "warnings": sum(f.severity == "warning" for f in mine),
+                "seconds": round(secs, 3),
+            }
+        return {
+            "gates": gates,
+            "errors": sum(f.severity == "error" for f in self.findings),
+            "warnings": sum(f.severity == "warning" for f in self.findings),
+        }
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def to_dict(self) -> dict:
+        return {"findings": [f.to_dict() for f in self.findings], "summary": self.summary}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)

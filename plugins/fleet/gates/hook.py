@@ -1,0 +1,29 @@
+"""pre-commit entry point: one gate over the staged files, through the same run_gates.
+
+    python -m fleet.gates.hook secrets FILE...   (pre-commit passes the staged file names)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import locate
+from .command import check_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: python -m fleet.gates.hook GATE [FILE...]", file=sys.stderr)
+        return 2
+    gate, files = args[0], args[1:]
+    root = locate.git_toplevel(Path.cwd()) or Path.cwd()
+    rel = {str(Path(f).resolve().relative_to(root.resolve())) if Path(f).is_absolute() else
+           str(Path(f)) for f in files}
+    # history is the Build stage's job: a commit hook checks what is about to be committed
+    return check_command(str(root), "text", history=False, gates={gate}, only_files=rel)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

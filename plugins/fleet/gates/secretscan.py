@@ -1,0 +1,165 @@
+"""Scan file contents (bytes, from disk or from a git blob) with detect-secrets' plugins and filters.
+
+detect-secrets only scans files on disk; history blobs are not on disk, so this module feeds
+content to the same per-line machinery its `scan_file` uses (transformers, line plugins, filters).
+Results carry the secret's type, its SHA-1 hash (detect-secrets' `hashed_secret`) and the line:
+never the value, so nothing downstream can leak it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Iterable
+
+IGNORED_FILTERS = (
+    # we scan content from memory under its repo path: "is it a file on disk" would drop it all
+    "detect_secrets.filters.common.is_invalid_file",
+    # verification sends candidate secrets to third-party APIs (AWS, Slack, ...): a gate must
+    # never do that, and the Build stage has no business on the internet (= --no-verify)
+    "detect_secrets.filters.common.is_ignored_due_to_verification_policies",
+)
+
+Hit = tuple[str, str, int]  # (secret type, hashed_secret, line)
+
+
+def configure(settings: dict | None) -> str:
+    """Configure detect-secrets (baseline settings, or all plugins + default filters).
+
+    Returns a digest of the effective settings: cache entries made under other settings are
+    not reused.
+    """
+    from detect_secrets.__version__ import VERSION
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.settings import (
+        cache_bust, configure_settings_from_baseline, get_plugins, get_settings,
+    )
+
+    logging.getLogger("detect-secrets").setLevel(logging.WARNING)
+    cache_bust()
+    if settings and settings.get("plugins_used"):
+        configure_settings_from_baseline(settings)
+    else:
+        configure_settings_from_baseline({
+            "plugins_used": [{"name": cls.__name__}
+                             for cls in get_mapping_from_secret_type_to_class().values()],
+            **({"filters_used": settings["filters_used"]} if settings and
+               settings.get("filters_used") else {}),
+        })
+    # not cache_bust() again: it would also drop the Settings singleton we just configured
+    get_settings().disable_filters(*IGNORED_FILTERS)
+    get_plugins.cache_clear()
+    effective = json.dumps([VERSION, get_settings().json()], sort_keys=True)
+    return hashlib.sha256(effective.encode()).hexdigest()[:16]
+
+
+def scan_content(name: str, data: bytes) -> list[Hit]:
+    from detect_secrets.core.scan import _is_filtered_out, _process_line_based_plugins
+    from detect_secrets.transformers import get_transformed_file
+
+    if b"\0" in data[:8192]:
+        return []  # binary: detect-secrets ignores files that are not text
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    if _is_filtered_out(required_filter_parameters=["filename"], filename=name):
+        return []
+    handle = io.StringIO(text)
+    handle.name = name  # transformers pick themselves by file name (YAML, INI, ...)
+    hits: list[Hit] = []
+    for eager in (False, True):
+        lines = get_transformed_file(handle, use_eager_transformers=eager)
+        if lines is None:
+            if eager:
+                break
+            lines = text.splitlines(keepends=True)
+        for secret in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=name):
+            hits.append((secret.type, secret.secret_hash, secret.line_number))
+        if hits:
+            break
+        handle.seek(0)
+    return sorted(set(hits), key=lambda h: (h[2], h[0], h[1]))
+
+
+# Lines on which no plugin matched, per file type, in this process. A history blob made only of
+# such lines holds no secret (filters can only remove plugin matches), so it needs no full scan:
+# most of a file's next version is lines already seen, which is what makes history cheap.
+_QUIET: set[tuple[str, str]] = set()
+
+
+def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
+    """Scan like detect-secrets' scan_diff does (raw lines, no transformers), for history blobs."""
+    from detect_secrets.core.scan import _is_filtered_out, _process_line_based_plugins
+    from detect_secrets.settings import get_plugins
+
+    if b"\0" in data[:8192]:
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    if _is_filtered_out(required_filter_parameters=["filename"], filename=name):
+        return []
+    lines = text.splitlines(keepends=True)
+    kind = os.path.splitext(name)[1].lower()
+    plugins = get_plugins()
+    noisy = False
+    for line in {l.rstrip() for l in lines}:
+        key = (kind, line)
+        if key in _QUIET:
+            continue
+        if any(p.analyze_line(filename=name, line=line, line_number=0) for p in plugins):
+            noisy = True
+            break
+        _QUIET.add(key)
+    if not noisy:
+        return []
+    hits = {(s.type, s.secret_hash, s.line_number)
+            for s in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=name)}
+    return sorted(hits, key=lambda h: (h[2], h[0], h[1]))
+
+
+def _scan_one(item: tuple[str, str, bytes, bool]) -> tuple[str, list[Hit] | str]:
+    key, name, data, raw = item
+    try:
+        return key, (scan_raw_lines if raw else scan_content)(name, data)
+    except Exception as exc:  # report the kind of failure, never the content
+        return key, f"scan failed: {type(exc).__name__}"
+
+
+def _init_worker(settings: dict | None) -> None:
+    configure(settings)
+
+
+def scan_many(items: list[tuple[str, str, bytes, bool]], settings: dict | None,
+              workers: int | None = None) -> dict[str, list[Hit] | str]:
+    """Scan (key, name, content, raw) items, in a process pool when there are enough to pay.
+
+    Callers sort items by path, so each worker's chunk holds versions of the same files and its
+    quiet-line set pays off.
+    """
+    workers = workers or os.cpu_count() or 1
+    if len(items) < 48 or workers == 1:
+        configure(settings)
+        return dict(_scan_one(item) for item in items)
+    import multiprocessing
+
+    # fork keeps start-up cheap (detect-secrets is already imported); spawn would re-import it
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    chunk = max(1, min(64, len(items) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_init_worker, initargs=(settings,)) as pool:
+        return dict(pool.map(_scan_one, items, chunksize=chunk))
+
+
+def iter_hits(results: dict[str, list[Hit] | str]) -> Iterable[tuple[str, Hit]]:
+    for key, hits in results.items():
+        if isinstance(hits, list):
+            for hit in hits:
+                yield key, hit
