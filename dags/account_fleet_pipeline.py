@@ -1,0 +1,210 @@
+"""Account fleet management pipeline: Source -> Build -> Beta -> Gamma -> Prod.
+
+Wiring only. Every task calls one function of the plain-Python core (``fleet.pipeline``); nothing
+here reads a file or calls AWS at parse time. The fleet config is read at run time from the
+snapshotted bundle, so every stage after Source works on exactly the bytes the digest names.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
+from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, task
+
+from fleet_airflow.sensors import ExternalApprovalSensor, StacksSettledSensor
+
+AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
+DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
+PRE = "source.preflight"
+
+
+def _pre(key: str) -> str:
+    return f"{{{{ ti.xcom_pull(task_ids='{PRE}')['{key}'] }}}}"
+
+
+def _ctx(pre: dict):
+    from fleet_airflow.hooks import FleetAwsHook
+
+    return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(pre["region"], pre["pipeline_role"])
+
+
+def _fail(message: str):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    # A verdict (findings, failed checks, a halted rollout) is not retried: retrying cannot change it.
+    raise AirflowFailException(message)
+
+
+with DAG(
+    dag_id="account_fleet_pipeline",
+    description="Deploy the fleet repository's baselines and products through Beta, Gamma and Prod",
+    schedule="0 6 * * 1-5",  # weekday mornings: rollouts land while the platform team is at work
+    catchup=False,
+    max_active_runs=1,  # two rollouts of the same fleet at once would race on the same stacks
+    default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(seconds=30),
+                  "retry_exponential_backoff": True},
+    params={
+        "fleet_repo": Param(DEFAULT_REPO, type="string",
+                            description="Folder of the fleet repository (holds fleet.yaml)"),
+        "source_ref": Param("", type="string",
+                            description="Git ref to snapshot; empty for the working tree"),
+        "targets": Param([], type="array", items={"type": "string"},
+                         description="Limit the prod rollout to these account names or ids; empty for all"),
+        "dry_run": Param(False, type="boolean",
+                         description="Run Source and Build only: nothing is deployed"),
+    },
+    tags=["fleet", "aws"],
+    doc_md=__doc__,
+    render_template_as_native_obj=True,  # XCom-templated lists and numbers stay lists and numbers
+) as dag:
+
+    with TaskGroup("source") as source:
+
+        @task
+        def preflight(params: dict | None = None) -> dict:
+            """Validate the config and check the connection is the management account named in it."""
+            from fleet import source as src
+            from fleet.aws import AwsContext
+            from fleet.spec import load_fleet
+            from fleet_airflow.hooks import FleetAwsHook
+
+            fleet = load_fleet(Path(params["fleet_repo"]) / "fleet.yaml")
+            org = fleet.organization
+            ctx: AwsContext = FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role)
+            ctx.require_management_account(org.management_account)
+            return {"region": org.home_region, "pipeline_role": org.pipeline_role,
+                    "bucket": src.artifacts_bucket(org.management_account, org.home_region),
+                    "approvers": list(fleet.approval.approvers), "timeout_hours": fleet.approval.timeout_hours}
+
+        artifacts_bucket = S3CreateBucketOperator(
+            task_id="artifacts_bucket", bucket_name=_pre("bucket"), region_name=_pre("region"),
+            aws_conn_id=AWS_CONN_ID)
+
+        @task
+        def snapshot(pre: dict, params: dict | None = None) -> dict:
+            from fleet import pipeline
+
+            bundle = pipeline.snapshot_and_upload(_ctx(pre), Path(params["fleet_repo"]),
+                                                  ref=params.get("source_ref") or None)
+            print(f"bundle {bundle['digest']} commit {bundle['commit']}: {bundle['files']} files, "
+                  f"{'uploaded' if bundle['uploaded'] else 'already in'} s3://{bundle['bucket']}/{bundle['key']}")
+            return bundle
+
+        pre = preflight()
+        bundle = snapshot(pre)
+        pre >> artifacts_bucket >> bundle
+
+    with TaskGroup("build") as build:
+
+        @task
+        def gates(pre: dict, bundle: dict, params: dict | None = None) -> dict:
+            from fleet import pipeline
+
+            repo = Path(params["fleet_repo"])
+            doc = pipeline.run_build_gates(_ctx(pre), pipeline.Bundle.of(bundle), repo)
+            for f in doc["findings"]:
+                where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
+                print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
+            print(f"gates: {doc['errors']} errors, {doc['warnings']} warnings")
+            if doc["errors"]:
+                _fail(f"build gates found {doc['errors']} error(s); nothing is deployed")
+            return {"errors": doc["errors"], "warnings": doc["warnings"]}
+
+        @task.short_circuit(ignore_downstream_trigger_rules=False)
+        def proceed(params: dict | None = None) -> bool:
+            """A dry run stops here: every later stage is skipped, the report still runs."""
+            return not params["dry_run"]
+
+        build_result = gates(pre, bundle)
+        go = proceed()
+        build_result >> go
+
+    def environment(name: str, health: bool):
+        with TaskGroup(name) as group:
+
+            @task(task_id="deploy")
+            def deploy(pre: dict, bundle: dict) -> list[dict]:
+                from fleet import pipeline
+
+                return pipeline.start_deployments(_ctx(pre), pipeline.Bundle.of(bundle), name)
+
+            @task(task_id="integration_tests")
+            def integration_tests(pre: dict, deployments: list[dict]) -> dict:
+                from fleet import pipeline
+
+                doc = pipeline.integration_tests(_ctx(pre), deployments, health=health)
+                for c in doc["checks"]:
+                    print(f"{'PASS' if c['ok'] else 'FAIL'} {c['account_name']}/{c['region']} {c['name']}: {c['detail']}")
+                problems = doc["failed_deployments"] + doc["failed_checks"]
+                if problems:
+                    _fail(f"{name}: " + "; ".join(problems))
+                return doc
+
+            deployments = deploy(pre, bundle)
+            settled = StacksSettledSensor(
+                task_id="wait_for_stacks", deployments=deployments, region=_pre("region"),
+                pipeline_role=_pre("pipeline_role"), aws_conn_id=AWS_CONN_ID, poll_interval=15,
+                timeout=3600)
+            deployments >> settled >> integration_tests(pre, deployments)
+        return group
+
+    beta = environment("beta", health=False)
+    gamma = environment("gamma", health=True)
+
+    with TaskGroup("prod") as prod:
+
+        @task
+        def plan(pre: dict, bundle: dict, params: dict | None = None) -> dict:
+            from fleet import pipeline
+
+            return pipeline.prod_plan(_ctx(pre), pipeline.Bundle.of(bundle), only=params["targets"] or None)
+
+        @task(pool="fleet_prod_rollout")
+        def rollout(pre: dict, bundle: dict, params: dict | None = None) -> dict:
+            from fleet import pipeline
+
+            doc = pipeline.prod_rollout(_ctx(pre), pipeline.Bundle.of(bundle), only=params["targets"] or None)
+            if doc["halted"]:
+                _fail(f"rollout halted; accounts never touched: {', '.join(doc['not_started']) or 'none'}")
+            return doc
+
+        @task
+        def service_catalog(pre: dict, bundle: dict) -> dict:
+            from fleet import pipeline
+
+            return pipeline.publish_catalog(_ctx(pre), pipeline.Bundle.of(bundle))
+
+        prod_plan = plan(pre, bundle)
+        approval = ExternalApprovalSensor(
+            task_id="approval", bucket=_pre("bucket"), region=_pre("region"), pipeline_role=_pre("pipeline_role"),
+            bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
+            plan_digest="{{ ti.xcom_pull(task_ids='prod.plan')['plan_digest'] }}",
+            summary="{{ ti.xcom_pull(task_ids='prod.plan')['summary'] }}",
+            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID, poll_interval=5,
+            retries=0)
+        prod_plan >> approval >> rollout(pre, bundle) >> service_catalog(pre, bundle)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def run_report(ti=None, run_id: str | None = None, dag_run=None) -> dict:
+        """Always runs: the ops view of every stage and account, stored beside the bundle in S3.
+
+        It pulls what it needs itself, because an upstream stage that failed left no XCom to pass in.
+        """
+        from fleet import pipeline
+
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+        xcoms = {t: ti.xcom_pull(task_ids=t) for t in pipeline.REPORTED_TASKS}
+        pre = xcoms.get(PRE)
+        doc = pipeline.write_report(_ctx(pre) if pre else None, run_id, states, xcoms)
+        print(doc["text"])
+        if doc["status"] == "failed":
+            # The report is the DAG's last task, so its state is the run's state: a failed stage must
+            # not end as a green run just because its report was written.
+            _fail(f"the run failed; report at {doc['location']}")
+        return {"report": doc["location"], "status": doc["status"]}
+
+    go >> beta >> gamma >> prod
+    [prod, build] >> run_report()

@@ -1,0 +1,174 @@
+"""Approval records: the request a run publishes, the decisions people sign, and their verification.
+
+Decisions live outside Airflow (in the artifacts bucket) so that an approver needs no Airflow
+access and the record survives the run. A decision counts only when it is signed with the approval
+key, names an allowed approver who did not trigger the run, and is bound to the very bundle (and
+plan) digest the run is about to deploy: approving one bundle can never release another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from fleet.aws import AwsContext, error_code
+
+DECISIONS = ("approve", "reject")
+KEY_ENV = "FLEET_APPROVAL_KEY"
+
+
+class ApprovalError(RuntimeError):
+    pass
+
+
+class Store(Protocol):
+    def put(self, key: str, doc: dict) -> None: ...
+    def get(self, key: str) -> dict | None: ...
+    def list(self, prefix: str) -> list[str]: ...
+
+
+class S3Store:
+    """JSON documents under ``approvals/`` in the artifacts bucket of the management account."""
+
+    def __init__(self, ctx: AwsContext, bucket: str):
+        self.s3, self.bucket = ctx.client("s3"), bucket
+
+    def put(self, key: str, doc: dict) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(doc, indent=1, sort_keys=True).encode(),
+                           ContentType="application/json")
+
+    def get(self, key: str) -> dict | None:
+        try:
+            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except Exception as exc:
+            if error_code(exc) in {"NoSuchKey", "404"}:
+                return None
+            raise
+
+    def list(self, prefix: str) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        try:
+            return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+        except Exception as exc:
+            if error_code(exc) == "NoSuchBucket":  # no run has reached the pipeline's Source stage yet
+                return []
+            raise
+
+
+def request_key(run_id: str) -> str:
+    return f"approvals/{safe_key(run_id)}/request.json"
+
+
+def decisions_prefix(run_id: str) -> str:
+    return f"approvals/{safe_key(run_id)}/decisions/"
+
+
+def safe_key(run_id: str) -> str:
+    """A run id as an S3 key segment (run ids hold ':' and '+')."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in run_id)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def key_from_env() -> bytes:
+    key = os.environ.get(KEY_ENV, "")
+    if len(key) < 16:
+        raise ApprovalError(f"set {KEY_ENV} to the approval signing key (at least 16 characters); "
+                            "it is the same secret the pipeline's fleet_approval connection holds")
+    return key.encode()
+
+
+def canonical(record: dict) -> bytes:
+    body = {k: v for k, v in record.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(record: dict, key: bytes) -> dict:
+    return {**record, "signature": hmac.new(key, canonical(record), hashlib.sha256).hexdigest()}
+
+
+def signature_valid(record: dict, key: bytes) -> bool:
+    expected = hmac.new(key, canonical(record), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(str(record.get("signature", "")), expected)
+
+
+def request(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, summary: str,
+            triggered_by: str | None, approvers: tuple[str, ...]) -> dict:
+    """Publish (idempotently) what is waiting for a decision and how to give it."""
+    existing = store.get(request_key(run_id))
+    if existing and existing.get("bundle_digest") == bundle_digest and existing.get("plan_digest") == plan_digest:
+        return existing
+    doc = {"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest, "summary": summary,
+           "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
+           "command": f"fleet approve {run_id} --approver <your id> [--reject --reason TEXT]"}
+    store.put(request_key(run_id), doc)
+    return doc
+
+
+def decide(store: Store, *, run_id: str, approver: str, approve: bool, reason: str, key: bytes) -> dict:
+    """Record a signed decision bound to the digests of the run's pending request."""
+    req = store.get(request_key(run_id))
+    if req is None:
+        raise ApprovalError(f"no approval request for run {run_id!r} (is the run waiting at prod.approval?)")
+    record = sign({"run_id": run_id, "bundle_digest": req["bundle_digest"], "plan_digest": req.get("plan_digest"),
+                   "approver": approver, "decision": "approve" if approve else "reject",
+                   "reason": reason, "decided_at": _now()}, key)
+    store.put(f"{decisions_prefix(run_id)}{record['decided_at']}-{safe_key(approver)}.json", record)
+    return record
+
+
+@dataclass
+class Verdict:
+    state: str  # waiting | approved | rejected
+    decision: dict | None = None
+    ignored: list[str] = field(default_factory=list)  # why each other record did not count
+
+    @property
+    def reason(self) -> str:
+        if self.decision is None:
+            return "no valid decision yet"
+        return (f"{self.decision['decision']} by {self.decision['approver']} at {self.decision['decided_at']}"
+                + (f": {self.decision['reason']}" if self.decision.get("reason") else ""))
+
+
+def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes,
+             approvers: tuple[str, ...], triggered_by: str | None) -> Verdict:
+    """The first valid decision wins; every record that does not count is reported with why."""
+    ignored = []
+    for k in store.list(decisions_prefix(run_id)):
+        record = store.get(k) or {}
+        why = _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by)
+        if why:
+            ignored.append(f"{k.rsplit('/', 1)[-1]}: {why}")
+            continue
+        state = "approved" if record["decision"] == "approve" else "rejected"
+        return Verdict(state, record, ignored)
+    return Verdict("waiting", None, ignored)
+
+
+def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes,
+             approvers: tuple[str, ...], triggered_by: str | None) -> str | None:
+    if "signature" not in record:
+        return "unsigned"
+    if not signature_valid(record, key):
+        return "signature does not verify with the approval key"
+    if record.get("run_id") != run_id:
+        return f"for another run ({record.get('run_id')})"
+    if record.get("bundle_digest") != bundle_digest:
+        return f"for another bundle ({str(record.get('bundle_digest'))[:12]}, this run deploys {bundle_digest[:12]})"
+    if record.get("plan_digest") != plan_digest:
+        return "for another plan"
+    if record.get("approver") not in approvers:
+        return f"approver {record.get('approver')!r} is not in approval.approvers"
+    if triggered_by and record.get("approver") == triggered_by:
+        return f"{triggered_by!r} triggered this run and cannot approve it (segregation of duties)"
+    if record.get("decision") not in DECISIONS:
+        return f"unknown decision {record.get('decision')!r}"
+    return None

@@ -1,0 +1,133 @@
+"""AWS access for the core: one session per account, retry policy, endpoints from the caller.
+
+The management account's session comes from the caller (an Airflow connection through
+``fleet_airflow.hooks.FleetAwsHook``, or the environment for the CLI). Member accounts are reached by
+assuming the organization's pipeline role; the assumed credentials are cached until shortly before
+they expire, so a rollout to 1,000 accounts makes one AssumeRole per account, not one per call.
+
+Endpoints are never decided here: ``endpoint_url`` is whatever the connection says (local AWS in
+development, ``None`` on real AWS).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# One retry policy for every client: adaptive mode rate-limits the client itself once AWS starts
+# throttling, which is what keeps a wide rollout from collapsing into TooManyRequests storms.
+DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 10}
+CREDENTIAL_MARGIN_SECONDS = 300
+
+
+class AccessError(RuntimeError):
+    """The pipeline cannot act in an account (wrong caller, role not assumable)."""
+
+
+def retry_config(overrides: Config | None = None, *, max_attempts: int | None = None) -> Config:
+    retries = dict(DEFAULT_RETRIES)
+    if max_attempts is not None:
+        retries["max_attempts"] = max_attempts
+    base = Config(retries=retries, s3={"addressing_style": "path"}, max_pool_connections=32,
+                  user_agent_extra="fleet-pipeline")
+    return base.merge(overrides) if overrides else base
+
+
+@dataclass
+class _Credentials:
+    values: dict[str, str]
+    expires_at: float
+
+
+@dataclass
+class AwsContext:
+    """Clients for the management account and, through the pipeline role, every member account."""
+
+    session: boto3.Session
+    region: str
+    pipeline_role: str = "OrganizationAccountAccessRole"
+    # A fixed URL, or a function of the service name (the Amazon provider's per-service endpoints).
+    endpoint_url: str | Callable[[str], str | None] | None = None
+    config: Config = field(default_factory=retry_config)
+    session_name: str = "fleet-pipeline"
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _credentials: dict[str, _Credentials] = field(default_factory=dict, repr=False)
+    _clients: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    _caller: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environment(cls, region: str, pipeline_role: str = "OrganizationAccountAccessRole",
+                         endpoint_url: str | None = None) -> AwsContext:
+        """For the CLI: boto3's own credential chain; AWS_ENDPOINT_URL is honoured by boto3 itself."""
+        return cls(boto3.Session(region_name=region), region, pipeline_role, endpoint_url)
+
+    def management_account(self) -> str:
+        if self._caller is None:
+            self._caller = self.client("sts").get_caller_identity()["Account"]
+        return self._caller
+
+    def require_management_account(self, expected: str) -> None:
+        """Refuse to act with credentials of another account than the config names."""
+        actual = self.management_account()
+        if actual != expected:
+            raise AccessError(
+                f"the AWS connection's credentials belong to account {actual}, but the fleet config's "
+                f"organization.management_account is {expected}; fix the connection or the config")
+
+    def client(self, service: str, account_id: str | None = None, region: str | None = None):
+        """A cached client; an ``account_id`` other than the management account assumes the pipeline role."""
+        region = region or self.region
+        if account_id is not None and account_id == self.management_account():
+            account_id = None
+        # Fetching (or refreshing) credentials first also drops clients built on expiring ones.
+        creds = self._member_credentials(account_id) if account_id else {}
+        key = (service, account_id, region)
+        # Creating clients from one Session object is not thread-safe, hence the lock.
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                endpoint = self.endpoint_url(service) if callable(self.endpoint_url) else self.endpoint_url
+                client = self.session.client(service, region_name=region, endpoint_url=endpoint,
+                                             config=self.config, **creds)
+                self._clients[key] = client
+        return client
+
+    def _member_credentials(self, account_id: str) -> dict[str, str]:
+        with self._lock:
+            cred = self._credentials.get(account_id)
+            if cred and cred.expires_at - CREDENTIAL_MARGIN_SECONDS > time.time():
+                return cred.values
+        arn = f"arn:{self.partition}:iam::{account_id}:role/{self.pipeline_role}"
+        sts = self.client("sts")
+        try:
+            resp = sts.assume_role(RoleArn=arn, RoleSessionName=self.session_name)
+        except Exception as exc:  # botocore ClientError and endpoint errors alike
+            raise AccessError(f"cannot assume {arn}: {exc}") from exc
+        c = resp["Credentials"]
+        values = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                  "aws_session_token": c["SessionToken"]}
+        with self._lock:
+            self._credentials[account_id] = _Credentials(values, c["Expiration"].timestamp())
+            # Clients built on the old credentials must not outlive them.
+            for key in [k for k in self._clients if k[1] == account_id]:
+                del self._clients[key]
+        return values
+
+    @property
+    def partition(self) -> str:
+        return self.session.get_partition_for_region(self.region) if hasattr(
+            self.session, "get_partition_for_region") else "aws"
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None

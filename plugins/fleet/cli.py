@@ -1,0 +1,144 @@
+"""The ``fleet`` command: the pipeline's gates and decisions from a laptop or a terminal.
+
+Exit codes: 0 success, 1 the check or action found a problem, 2 bad usage or bad config.
+AWS credentials and endpoints come from the environment (boto3's chain; AWS_ENDPOINT_URL for
+local AWS), exactly as for any AWS tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "include" / "fleet.yaml"
+
+
+def _load(config: str):
+    from fleet.spec import SpecError, load_fleet
+
+    try:
+        return load_fleet(config)
+    except SpecError as exc:
+        print(f"fleet: the fleet config is not valid:\n{exc}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _store(fleet):
+    from fleet import approval, source
+    from fleet.aws import AwsContext
+
+    org = fleet.organization
+    ctx = AwsContext.from_environment(org.home_region, org.pipeline_role)
+    return approval.S3Store(ctx, source.artifacts_bucket(org.management_account, org.home_region))
+
+
+def cmd_check(args) -> int:
+    from fleet.gates.command import check_command
+
+    return check_command(args.path, fmt=args.format, history=not args.no_history)
+
+
+def cmd_validate(args) -> int:
+    fleet = _load(args.config)
+    print(f"{args.config}: valid ({len(fleet.accounts)} accounts, {len(fleet.baselines)} baselines, "
+          f"{len(fleet.catalog.products)} products)")
+    return 0
+
+
+def cmd_approve(args) -> int:
+    from fleet import approval
+
+    fleet = _load(args.config)
+    if args.approver not in fleet.approval.approvers:
+        print(f"fleet: {args.approver!r} is not in approval.approvers {list(fleet.approval.approvers)} "
+              f"of {args.config}", file=sys.stderr)
+        return 2
+    try:
+        key = approval.key_from_env()
+        record = approval.decide(_store(fleet), run_id=args.run_id, approver=args.approver,
+                                 approve=not args.reject, reason=args.reason or "", key=key)
+    except approval.ApprovalError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 1
+    print(f"recorded: {record['decision']} of run {record['run_id']} (bundle {record['bundle_digest'][:12]}) "
+          f"by {record['approver']}")
+    return 0
+
+
+def cmd_approvals(args) -> int:
+    """Runs waiting for a decision: what an approver needs before ``fleet approve``."""
+    from fleet import approval
+
+    store = _store(_load(args.config))
+    pending = []
+    for key in store.list("approvals/"):
+        if key.endswith("/request.json"):
+            req = store.get(key)
+            if not store.list(approval.decisions_prefix(req["run_id"])) or args.all:
+                pending.append(req)
+    if args.format == "json":
+        print(json.dumps(pending, indent=1))
+    else:
+        for req in pending:
+            print(f"{req['run_id']}  bundle {req['bundle_digest'][:12]}  {req['summary']}")
+        if not pending:
+            print("no run is waiting for approval")
+    return 0
+
+
+def cmd_local_aws(args) -> int:
+    from localaws import daemon
+
+    if args.action == "up":
+        return daemon.up(port=args.port, config=args.config, state_dir=args.state_dir)
+    if args.action == "down":
+        return daemon.down(state_dir=args.state_dir)
+    return daemon.status(state_dir=args.state_dir)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fleet", description="AWS account fleet pipeline: gates, approvals, local AWS")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="run every Build gate over a fleet repository")
+    c.add_argument("path", nargs="?", help="fleet repository folder (default: this repo's include/)")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("--no-history", action="store_true", help="skip the git history secrets scan")
+    c.set_defaults(func=cmd_check)
+
+    v = sub.add_parser("validate", help="validate a fleet config")
+    v.add_argument("--config", default=str(DEFAULT_CONFIG))
+    v.set_defaults(func=cmd_validate)
+
+    a = sub.add_parser("approve", help="record a signed decision for a run waiting at prod.approval")
+    a.add_argument("run_id")
+    a.add_argument("--approver", required=True)
+    a.add_argument("--reject", action="store_true")
+    a.add_argument("--reason", default="")
+    a.add_argument("--config", default=str(DEFAULT_CONFIG))
+    a.set_defaults(func=cmd_approve)
+
+    ls = sub.add_parser("approvals", help="list runs waiting for a decision")
+    ls.add_argument("--config", default=str(DEFAULT_CONFIG))
+    ls.add_argument("--all", action="store_true", help="also runs already decided")
+    ls.add_argument("--format", choices=["text", "json"], default="text")
+    ls.set_defaults(func=cmd_approvals)
+
+    la = sub.add_parser("local-aws", help="start, stop or inspect local AWS on 127.0.0.1")
+    la.add_argument("action", choices=["up", "down", "status"])
+    la.add_argument("--port", type=int, default=4566)
+    la.add_argument("--config", default=str(DEFAULT_CONFIG), help="fleet config to seed the organization from")
+    la.add_argument("--state-dir", default=".localaws")
+    la.set_defaults(func=cmd_local_aws)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

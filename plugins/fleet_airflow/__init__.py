@@ -1,0 +1,1 @@
+"""Airflow adapters (hooks, operators, sensors, triggers) over the fleet core."""

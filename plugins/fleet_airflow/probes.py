@@ -1,0 +1,23 @@
+"""Synchronous checks the triggers poll. Each builds its AWS context from the connection itself, so
+no credential or signing key ever travels in a trigger's (stored) arguments."""
+
+from __future__ import annotations
+
+from fleet import approval, pipeline
+from fleet_airflow.hooks import FleetAwsHook
+
+
+def _ctx(aws_conn_id: str, region: str, pipeline_role: str):
+    return FleetAwsHook(aws_conn_id=aws_conn_id).fleet_context(region, pipeline_role)
+
+
+def stacks_settled(aws_conn_id: str, region: str, pipeline_role: str, deployments: list[dict]) -> bool:
+    return pipeline.settled(_ctx(aws_conn_id, region, pipeline_role), deployments)
+
+
+def decision_count(aws_conn_id: str, region: str, pipeline_role: str, bucket: str, run_id: str,
+                   seen: int) -> int:
+    """The number of decision records once it exceeds ``seen`` (any new record wakes the sensor)."""
+    store = approval.S3Store(_ctx(aws_conn_id, region, pipeline_role), bucket)
+    count = len(store.list(approval.decisions_prefix(run_id)))
+    return count if count > seen else 0

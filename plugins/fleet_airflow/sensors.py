@@ -1,0 +1,130 @@
+"""Deferrable sensors over the fleet core: stacks settling, and the external approval gate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Connection
+from airflow.sdk.exceptions import AirflowFailException
+
+from fleet import approval
+from fleet_airflow.hooks import FleetAwsHook
+from fleet_airflow.triggers import FleetPollTrigger
+
+
+class _FleetSensor(BaseSensorOperator):
+    def __init__(self, *, region: str, pipeline_role: str, aws_conn_id: str = "aws_default",
+                 deferrable: bool = True, poll_interval: float = 10.0, **kwargs):
+        super().__init__(**kwargs)
+        self.region, self.pipeline_role, self.aws_conn_id = region, pipeline_role, aws_conn_id
+        self.deferrable, self.poll_interval = deferrable, poll_interval
+
+    def fleet_context(self):
+        return FleetAwsHook(aws_conn_id=self.aws_conn_id).fleet_context(self.region, self.pipeline_role)
+
+    def conn_kwargs(self) -> dict:
+        return {"aws_conn_id": self.aws_conn_id, "region": self.region, "pipeline_role": self.pipeline_role}
+
+    def wait(self, probe: str, probe_kwargs: dict, timeout_seconds: float | None = None) -> None:
+        self.defer(trigger=FleetPollTrigger(probe, {**self.conn_kwargs(), **probe_kwargs}, self.poll_interval,
+                                            timeout_seconds),
+                   method_name="execute_complete")
+
+
+class StacksSettledSensor(_FleetSensor):
+    """Wait until none of the deployments' stacks is in an *_IN_PROGRESS state."""
+
+    template_fields: Sequence[str] = ("deployments", "region", "pipeline_role")
+
+    def __init__(self, *, deployments: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.deployments = deployments
+
+    def poke(self, context) -> bool:
+        from fleet import pipeline
+
+        return pipeline.settled(self.fleet_context(), self.deployments)
+
+    def execute(self, context) -> None:
+        if self.poke(context):
+            return
+        if not self.deferrable:
+            return super().execute(context)
+        self.wait("stacks_settled", {"deployments": self.deployments}, self.timeout)
+
+    def execute_complete(self, context, event: dict) -> None:
+        if event["status"] != "ready":
+            raise AirflowFailException(f"stacks did not settle: {event.get('message', event['status'])}")
+
+
+class ExternalApprovalSensor(_FleetSensor):
+    """Publish an approval request, then wait for a signed decision recorded outside Airflow.
+
+    Records that do not count (unsigned, wrong digest, unknown approver, self-approval) are logged
+    and waited past; a rejection fails the task with its reason; no decision in time fails closed.
+    """
+
+    template_fields: Sequence[str] = ("bucket", "bundle_digest", "plan_digest", "summary", "region",
+                                      "pipeline_role", "approvers", "timeout_hours")
+
+    def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str,
+                 approvers: Any, timeout_hours: float = 24, key_conn_id: str = "fleet_approval",
+                 notify=None, **kwargs):
+        super().__init__(**kwargs)
+        self.bucket, self.bundle_digest, self.plan_digest = bucket, bundle_digest, plan_digest
+        self.summary, self.approvers, self.timeout_hours = summary, approvers, timeout_hours
+        self.key_conn_id, self.notify = key_conn_id, notify
+
+    def _store(self):
+        return approval.S3Store(self.fleet_context(), self.bucket)
+
+    def _key(self) -> bytes:
+        conn = Connection.get(self.key_conn_id)
+        if not conn.password or len(conn.password) < 16:
+            raise AirflowFailException(f"connection {self.key_conn_id!r} must hold the approval signing key "
+                                       "(at least 16 characters) as its password")
+        return conn.password.encode()
+
+    def _triggered_by(self, context) -> str | None:
+        return getattr(context["dag_run"], "triggering_user_name", None)
+
+    def execute(self, context) -> dict:
+        run_id = context["run_id"]
+        req = approval.request(self._store(), run_id=run_id, bundle_digest=self.bundle_digest,
+                               plan_digest=self.plan_digest or None, summary=self.summary,
+                               triggered_by=self._triggered_by(context), approvers=tuple(self.approvers))
+        self.log.info("Approval requested for bundle %s. Decide with: %s", self.bundle_digest[:12], req["command"])
+        if self.notify:
+            self.notify(req)
+        return self._decide_or_wait(context, seen=0)
+
+    def execute_complete(self, context, event: dict) -> dict:
+        if event["status"] == "timeout":
+            raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed")
+        if event["status"] != "ready":
+            raise AirflowFailException(f"approval wait failed: {event.get('message')}")
+        return self._decide_or_wait(context, seen=int(event["value"]))
+
+    def _decide_or_wait(self, context, seen: int) -> dict:
+        run_id = context["run_id"]
+        store = self._store()
+        verdict = approval.evaluate(store, run_id=run_id, bundle_digest=self.bundle_digest,
+                                    plan_digest=self.plan_digest or None, key=self._key(),
+                                    approvers=tuple(self.approvers), triggered_by=self._triggered_by(context))
+        for why in verdict.ignored:
+            self.log.warning("Ignored approval record %s", why)
+        if verdict.state == "approved":
+            self.log.info("Approved: %s", verdict.reason)
+            return verdict.decision
+        if verdict.state == "rejected":
+            raise AirflowFailException(f"rejected: {verdict.reason}")
+        self.timeout_hours = float(self.timeout_hours)
+        requested = datetime.fromisoformat(store.get(approval.request_key(run_id))["requested_at"])
+        remaining = requested + timedelta(hours=self.timeout_hours) - datetime.now(timezone.utc)
+        if remaining.total_seconds() <= 0:
+            raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed")
+        self.wait("decision_count", {"bucket": self.bucket, "run_id": run_id,
+                                     "seen": max(seen, len(store.list(approval.decisions_prefix(run_id))))},
+                  remaining.total_seconds())
