@@ -183,8 +183,7 @@ with DAG(
             bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
             plan_digest="{{ ti.xcom_pull(task_ids='prod.plan')['plan_digest'] }}",
             summary="{{ ti.xcom_pull(task_ids='prod.plan')['summary'] }}",
-            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID, poll_interval=5,
-            retries=0)
+            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID, poll_interval=5)
         prod_plan >> approval >> rollout(pre, bundle) >> service_catalog(pre, bundle)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

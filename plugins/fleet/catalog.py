@@ -124,6 +124,18 @@ def ensure_principals(sc, portfolio_id: str, principals: tuple[str, ...], partit
     return wanted
 
 
+def _portfolio_shares(sc, portfolio_id: str, kind: str) -> list[dict]:
+    # botocore has no paginator for DescribePortfolioShares, though the API pages with PageToken.
+    out, token = [], None
+    while True:
+        page = sc.describe_portfolio_shares(PortfolioId=portfolio_id, Type=kind,
+                                            **({"PageToken": token} if token else {}))
+        out += page.get("PortfolioShareDetails", [])
+        token = page.get("NextPageToken")
+        if not token:
+            return out
+
+
 def ensure_shares(sc, portfolio_id: str, org: OrgView, ou_names: tuple[str, ...]) -> list[dict]:
     if not ou_names:
         return []
@@ -132,8 +144,7 @@ def ensure_shares(sc, portfolio_id: str, org: OrgView, ou_names: tuple[str, ...]
     except Exception as exc:  # already enabled is the steady state
         if error_code(exc) not in {"InvalidStateException"}:
             raise
-    shared = {s["PrincipalId"] for page in sc.get_paginator("describe_portfolio_shares").paginate(
-        PortfolioId=portfolio_id, Type="ORGANIZATIONAL_UNIT") for s in page.get("PortfolioShareDetails", [])}
+    shared = {s["PrincipalId"] for s in _portfolio_shares(sc, portfolio_id, "ORGANIZATIONAL_UNIT")}
     out = []
     for name in ou_names:
         ou_id = org.ou_id(name)

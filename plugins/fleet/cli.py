@@ -88,6 +88,25 @@ def cmd_approvals(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """A run's report from the artifacts bucket: what ops looks at after (or during) a rollout."""
+    from fleet import approval, report
+
+    store = _store(_load(args.config))
+    doc = store.get(f"reports/{approval.safe_key(args.run_id)}/report.json")
+    if doc is None:
+        print(f"fleet: no report for run {args.run_id!r} in s3://{store.bucket}/reports/", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(doc, indent=1))
+    elif args.format == "html":
+        print(report.to_html(doc))
+    else:
+        print(report.to_text(doc))
+        print(f"\nreport: s3://{store.bucket}/reports/{approval.safe_key(args.run_id)}/report.json (and .html)")
+    return 0
+
+
 def cmd_local_aws(args) -> int:
     from localaws import daemon
 
@@ -125,6 +144,12 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--all", action="store_true", help="also runs already decided")
     ls.add_argument("--format", choices=["text", "json"], default="text")
     ls.set_defaults(func=cmd_approvals)
+
+    r = sub.add_parser("report", help="print a run's report (per stage and per account)")
+    r.add_argument("run_id")
+    r.add_argument("--config", default=str(DEFAULT_CONFIG))
+    r.add_argument("--format", choices=["text", "json", "html"], default="text")
+    r.set_defaults(func=cmd_report)
 
     la = sub.add_parser("local-aws", help="start, stop or inspect local AWS on 127.0.0.1")
     la.add_argument("action", choices=["up", "down", "status"])

@@ -20,6 +20,7 @@ from fleet.aws import AwsContext, error_code
 
 SKIP_DIRS = {".git", "__pycache__", ".pytest_cache", ".venv", "node_modules", ".mypy_cache"}
 MANIFEST = "manifest.json"
+TREE = "files"  # the bundle keeps the repo's files apart from its manifest, so gates scan only the repo
 
 
 class SourceError(RuntimeError):
@@ -126,7 +127,7 @@ def bundle_bytes(snap: Snapshot) -> bytes:
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT, compresslevel=6) as tar:
         _add(tar, MANIFEST, json.dumps(snap.manifest(), indent=1, sort_keys=True).encode())
         for rel in snap.files:
-            _add(tar, rel, (snap.root / rel).read_bytes())
+            _add(tar, f"{TREE}/{rel}", (snap.root / rel).read_bytes())
     # gzip stores a timestamp in its header; zero it so the bytes depend on content only.
     data = bytearray(buf.getvalue())
     data[4:8] = b"\0\0\0\0"
@@ -167,20 +168,20 @@ def upload(ctx: AwsContext, snap: Snapshot, bucket: str) -> dict:
 
 
 def fetch(ctx: AwsContext, bucket: str, digest: str, dest: str | Path) -> Path:
-    """Download and unpack a bundle into ``dest/<digest>``; verify every file against the manifest."""
+    """Download and unpack a bundle; verify every file against the manifest; return its files' folder."""
     dest = Path(dest) / digest
     marker = dest / ".verified"
     if marker.exists():
-        return dest
+        return dest / TREE
     body = ctx.client("s3").get_object(Bucket=bucket, Key=bundle_key(digest))["Body"].read()
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         tar.extractall(dest, filter="data")
     manifest = json.loads((dest / MANIFEST).read_text())
     for rel, sha in manifest["files"].items():
-        if hashlib.sha256((dest / rel).read_bytes()).hexdigest() != sha:
+        if hashlib.sha256((dest / TREE / rel).read_bytes()).hexdigest() != sha:
             raise SourceError(f"bundle {digest}: {rel} does not match its manifest")
     if content_digest(manifest["files"]) != digest:
         raise SourceError(f"bundle {digest}: manifest digest mismatch")
     marker.write_text(digest)
-    return dest
+    return dest / TREE

@@ -158,3 +158,18 @@ def test_pre_commit_hook_checks_only_the_given_files(tmp_path):
     bad = subprocess.run(hook + ["leak.py"], cwd=repo, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert bad.returncode == 1 and "leak.py:1" in bad.stdout and AWS_KEY not in bad.stdout
+
+
+def test_older_baseline_versions_in_history_are_not_secrets(tmp_path, cache):
+    """A baseline's hashed_secret values look like hex secrets; old versions of it must not count."""
+    repo = init_repo(tmp_path / "r")
+    old = {"version": "1.5.0", "plugins_used": [], "filters_used": [],
+           "results": {"a.py": [{"type": "Hex High Entropy String", "filename": "a.py", "line_number": 1,
+                                 "hashed_secret": "5461491d1f51a0f3f1c3c1a9c7d2a3b4c5d6e7f8",
+                                 "is_verified": False}]}, "generated_at": "2026-01-01T00:00:00Z"}
+    (repo / ".secrets.baseline").write_text(json.dumps(old, indent=2))
+    commit_all(repo, "old baseline")
+    (repo / ".secrets.baseline").write_text(json.dumps({**old, "results": {}}, indent=2))
+    commit_all(repo, "baseline emptied")
+    _, found = secrets_findings(repo, cache)
+    assert found == []

@@ -177,8 +177,10 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
     blobs: list[gitdata.HistoryBlob] = []
     if gdir is not None:
         result.repo = top or gdir
+        # Every version of a baseline holds hashes that look like secrets, as the tree's does.
         blobs = [b for b in gitdata.history_blobs(gdir)
-                 if b.oid not in tree_oids and b.size <= MAX_SCAN_BYTES]
+                 if b.oid not in tree_oids and b.size <= MAX_SCAN_BYTES
+                 and os.path.basename(b.path) != BASELINE_NAME]
 
     todo = [item for item in tree_items if cache.get(item[0]) is None]
     hist_keys = {b.oid: f"hist:{b.oid}:{_kind(b.path)}" for b in blobs}

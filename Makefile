@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test up install clean bench
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml scripts/install_tools.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python scripts/install_tools.py
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+up: $(STAMP)
+	bash scripts/up.sh
+
+bench: $(STAMP)
+	$(BIN)/python bench/gates.py
+
+clean:
+	rm -rf .demo .localaws

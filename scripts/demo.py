@@ -1,0 +1,158 @@
+"""`make demo`: the whole account fleet pipeline on local AWS, approved from a second process.
+
+1. start local AWS on 127.0.0.1, seeded with the organization in include/fleet.yaml;
+2. run the account_fleet_pipeline DAG end to end with `airflow dags test` (a real DAG run with its
+   own metadata DB, deferrable sensors run through their triggers in line);
+3. when the run waits at prod.approval, record the decision with `fleet approve` from this process;
+4. print the run report (per stage, per account) and stop everything it started.
+
+Run it again and it succeeds again: every stage is idempotent, and local AWS starts fresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / ".demo"
+BIN = Path(sys.executable).parent
+APPROVER = "platform-lead"
+
+
+def free_port(preferred: int = 4566) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+
+def approval_key() -> str:
+    """A signing key made once for this checkout, kept outside git with owner-only access."""
+    path = DEMO / "approval.key"
+    if not path.exists():
+        DEMO.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def demo_env(endpoint: str, key: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(DEMO / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}),
+        "AIRFLOW_CONN_FLEET_APPROVAL": json.dumps({"conn_type": "generic", "password": key}),
+        # For `fleet approve`, which like any AWS CLI takes its endpoint and credentials from here.
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+        "FLEET_APPROVAL_KEY": key,
+    })
+    return env
+
+
+def run(cmd: list[str], env: dict, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, cwd=ROOT, **kw)
+
+
+def step(msg: str) -> None:
+    print(f"==> {msg}", flush=True)
+
+
+def main() -> int:
+    started = time.time()
+    port = free_port()
+    state_dir = DEMO / "localaws"
+    key = approval_key()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = demo_env(endpoint, key)
+    step(f"starting local AWS on {endpoint}, seeded from include/fleet.yaml")
+    if run([str(BIN / "fleet"), "local-aws", "up", "--port", str(port), "--config", "include/fleet.yaml",
+            "--state-dir", str(state_dir)], env).returncode:
+        return 1
+    try:
+        return pipeline(env, started)
+    finally:
+        step("stopping local AWS")
+        run([str(BIN / "fleet"), "local-aws", "down", "--state-dir", str(state_dir)], env)
+
+
+def pipeline(env: dict, started: float) -> int:
+    step("preparing the Airflow metadata DB and pools (.demo/airflow)")
+    run([str(BIN / "airflow"), "db", "migrate"], env, check=True, capture_output=True)
+    # One prod rollout at a time across all runs: two rollouts would race on the same stacks.
+    run([str(BIN / "airflow"), "pools", "set", "fleet_prod_rollout", "1", "prod rollouts at once"], env,
+        check=True, capture_output=True)
+
+    log_path = DEMO / "dag-run.log"
+    step(f"running DAG account_fleet_pipeline (log: {log_path.relative_to(ROOT)})")
+    with open(log_path, "w") as log:
+        dag_run = subprocess.Popen([str(BIN / "airflow"), "dags", "test", "account_fleet_pipeline"],
+                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        run_id = approve_when_asked(env, dag_run)
+        code = dag_run.wait()
+    if run_id is None:
+        print(tail(log_path), file=sys.stderr)
+        print(f"the DAG run ended (exit {code}) before asking for approval", file=sys.stderr)
+        return 1
+    report = fetch_report(env, run_id)
+    print()
+    print(report or "(no run report found)")
+    print()
+    took = time.time() - started
+    if code:
+        print(tail(log_path), file=sys.stderr)
+        print(f"demo FAILED after {took:.0f}s: the DAG run failed (log: {log_path})", file=sys.stderr)
+        return 1
+    print(f"demo succeeded in {took:.0f}s. Open the UI on the same setup with `make up`.")
+    return 0
+
+
+def approve_when_asked(env: dict, dag_run: subprocess.Popen, timeout: float = 600) -> str | None:
+    """Poll the approval store like an approver would, then approve from this (second) process."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and dag_run.poll() is None:
+        out = run([str(BIN / "fleet"), "approvals", "--format", "json"], env, capture_output=True, text=True)
+        pending = json.loads(out.stdout or "[]") if out.returncode == 0 else []
+        if pending:
+            req = pending[0]
+            step(f"run {req['run_id']} waits for approval: {req['summary']}")
+            cmd = [str(BIN / "fleet"), "approve", req["run_id"], "--approver", APPROVER,
+                   "--reason", "demo: plan reviewed"]
+            step("approving from a second process: fleet approve " + " ".join(cmd[2:]))
+            run(cmd, env, check=True)
+            return req["run_id"]
+        time.sleep(1)
+    return None
+
+
+def fetch_report(env: dict, run_id: str) -> str | None:
+    out = run([str(BIN / "fleet"), "report", run_id], env, capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else out.stderr.strip()
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+if __name__ == "__main__":
+    if shutil.which("git") is None:
+        print("demo: git is required (the Source stage records the commit)", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main())
