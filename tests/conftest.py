@@ -1,0 +1,28 @@
+"""Session-wide settings that must exist before anything imports Airflow or boto3.
+
+Airflow reads its configuration once, at first import, so the test session's AIRFLOW_HOME (a
+throwaway SQLite metadata DB) is set here, at collection time, for every test directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_home = Path(tempfile.mkdtemp(prefix="fleet-airflow-home-"))
+
+os.environ.update({
+    "AIRFLOW_HOME": str(_home),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # Dummy credentials: a test that forgets to point a client at local AWS must fail, not reach AWS.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+})
+os.environ.pop("AWS_PROFILE", None)

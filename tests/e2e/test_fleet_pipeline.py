@@ -1,0 +1,139 @@
+"""The account_fleet_pipeline DAG end to end on local AWS, read back through the AWS APIs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fleet import approval, source
+from fleet.aws import AwsContext
+from fleet.org import read_org
+from fleet.spec import load_fleet
+
+from .conftest import REPO, Approver, run_dag
+
+pytestmark = pytest.mark.e2e
+FLEET = load_fleet(REPO / "include" / "fleet.yaml")
+STACK = "fleet-security-baseline"
+
+
+def ctx() -> AwsContext:
+    return AwsContext.from_environment("us-east-1")
+
+
+def accounts_by_name() -> dict[str, str]:
+    return {a.name: a.id for a in read_org(ctx(), with_tags=False).accounts}
+
+
+def stack(account_id: str) -> dict | None:
+    cfn = ctx().client("cloudformation", account_id)
+    try:
+        return cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    except cfn.exceptions.ClientError:
+        return None
+
+
+def prod_names() -> list[str]:
+    return [a.name for a in FLEET.accounts_under(["Prod"])]
+
+
+def catalog_versions() -> list[dict]:
+    sc = ctx().client("servicecatalog")
+    views = sc.search_products_as_admin(Filters={"FullTextSearch": ["encrypted-bucket"]})["ProductViewDetails"]
+    assert len(views) == 1, "exactly one encrypted-bucket product"
+    pid = views[0]["ProductViewSummary"]["ProductId"]
+    return sc.list_provisioning_artifacts(ProductId=pid)["ProvisioningArtifactDetails"]
+
+
+def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
+    state, tasks = run_dag(fleet_dag, approver=Approver())
+    assert state == "success", tasks
+    ids = accounts_by_name()
+    deployed = ["beta-test", "canary-01", "canary-02", *prod_names()]
+    for name in deployed:
+        s = stack(ids[name])
+        assert s and s["StackStatus"] == "CREATE_COMPLETE", name
+        out = {o["OutputKey"]: o["OutputValue"] for o in s["Outputs"]}
+        s3 = ctx().client("s3", ids[name])
+        enc = s3.get_bucket_encryption(Bucket=out["AuditBucketName"])["ServerSideEncryptionConfiguration"]
+        assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == out["KeyArn"]
+        assert s3.get_bucket_versioning(Bucket=out["AuditBucketName"])["Status"] == "Enabled"
+        assert all(s3.get_public_access_block(Bucket=out["AuditBucketName"])["PublicAccessBlockConfiguration"].values())
+    # accounts outside the environments are never touched
+    for name in ("audit", "log-archive", "shared-network"):
+        assert stack(ids[name]) is None, name
+    versions = catalog_versions()
+    assert len(versions) == 1
+    snap = source.snapshot(REPO / "include")
+    assert versions[0]["Name"].endswith(snap.digest[:12])
+    sc = ctx().client("servicecatalog")
+    portfolio = [p for p in sc.list_portfolios()["PortfolioDetails"] if p["DisplayName"] == "Shared Services"]
+    shares = sc.describe_portfolio_shares(PortfolioId=portfolio[0]["Id"], Type="ORGANIZATIONAL_UNIT")
+    assert [s["PrincipalId"] for s in shares["PortfolioShareDetails"]] == [
+        read_org(ctx(), with_tags=False).ou_id("Workloads")]
+
+    # The same bundle again: everything is already there, nothing is created twice.
+    state, tasks = run_dag(fleet_dag, approver=Approver())
+    assert state == "success", tasks
+    assert len(catalog_versions()) == 1
+    assert len(portfolio) == 1 and len(sc.list_portfolios()["PortfolioDetails"]) == 1
+    for name in deployed:
+        assert stack(ids[name])["StackStatus"] == "CREATE_COMPLETE", name  # not updated
+    reports = ctx().client("s3").list_objects_v2(Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
+                                                 Prefix="reports/")["Contents"]
+    assert len([r for r in reports if r["Key"].endswith("report.json")]) == 2
+
+
+def git_repo_with_secret(tmp_path: Path) -> Path:
+    repo = tmp_path / "fleet-repo"
+    shutil.copytree(REPO / "include", repo)
+    key = "AKIA" + "QYLPMN5HHHFPZAM2"  # split so this test file is not itself a finding
+    (repo / "templates" / "notes.txt").write_text(f"aws_access_key_id = {key}\n")
+    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"],
+                ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "fleet"]):
+        subprocess.run(["git", "-C", str(repo), *cmd], check=True)
+    return repo
+
+
+def test_planted_secret_fails_build_and_nothing_is_deployed(fleet_env, fleet_dag, tmp_path):
+    repo = git_repo_with_secret(tmp_path)
+    state, tasks = run_dag(fleet_dag, conf={"fleet_repo": str(repo)})
+    assert state == "failed"
+    assert tasks["build.gates"] == "failed"
+    assert tasks["beta.deploy"] in {"upstream_failed", "skipped"}
+    ids = accounts_by_name()
+    assert all(stack(ids[a.name]) is None for a in FLEET.accounts)
+    findings = json.loads(ctx().client("s3").get_object(
+        Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
+        Key=f"bundles/{source.snapshot(repo).digest}/findings.json")["Body"].read())
+    assert any(f["gate"] == "secrets" and f["file"] == "templates/notes.txt" for f in findings["findings"])
+    assert "QYLPMN5HHHFPZAM2" not in json.dumps(findings)
+
+
+def test_rejected_approval_leaves_prod_untouched(fleet_env, fleet_dag):
+    approver = Approver(approve=False, reason="change freeze")
+    state, tasks = run_dag(fleet_dag, approver=approver)
+    assert state == "failed"
+    assert tasks["prod.approval"] == "failed"
+    assert tasks["gamma.integration_tests"] == "success"
+    ids = accounts_by_name()
+    assert stack(ids["beta-test"]) is not None
+    assert all(stack(ids[name]) is None for name in prod_names())
+    store = approval.S3Store(ctx(), source.artifacts_bucket("123456789012", "us-east-1"))
+    records = store.list(approval.decisions_prefix(approver.run_id))
+    assert [store.get(k)["decision"] for k in records] == ["reject"]
+    sc = ctx().client("servicecatalog")
+    assert sc.search_products_as_admin()["ProductViewDetails"] == []
+
+
+def test_dry_run_deploys_nothing(fleet_env, fleet_dag):
+    state, tasks = run_dag(fleet_dag, conf={"dry_run": True})
+    assert state == "success"
+    assert tasks["build.gates"] == "success"
+    assert tasks["beta.deploy"] == "skipped" and tasks["prod.rollout"] == "skipped"
+    ids = accounts_by_name()
+    assert all(stack(ids[a.name]) is None for a in FLEET.accounts)
