@@ -55,6 +55,9 @@ with DAG(
                          description="Limit the prod rollout to these account names or ids; empty for all"),
         "dry_run": Param(False, type="boolean",
                          description="Run Source and Build only: nothing is deployed"),
+        "cleanse_history": Param(False, type="boolean",
+                                 description="When git history holds a secret, rewrite the source "
+                                             "remote's history with git-filter-repo and rescan"),
     },
     tags=["fleet", "aws"],
     doc_md=__doc__,
@@ -104,11 +107,16 @@ with DAG(
             from fleet import pipeline
 
             repo = Path(params["fleet_repo"])
-            doc = pipeline.run_build_gates(_ctx(pre), pipeline.Bundle.of(bundle), repo)
+            doc = pipeline.run_build_gates(_ctx(pre), pipeline.Bundle.of(bundle), repo,
+                                           cleanse=params["cleanse_history"])
             for f in doc["findings"]:
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
                 print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
             print(f"gates: {doc['errors']} errors, {doc['warnings']} warnings")
+            if "purge_plan" in doc:
+                print(f"git history holds a secret: purge plan at {doc['purge_plan']}")
+            if "cleansed" in doc:
+                print(f"history cleansing: {doc['cleansed']}")
             if doc["errors"]:
                 _fail(f"build gates found {doc['errors']} error(s); nothing is deployed")
             return {"errors": doc["errors"], "warnings": doc["warnings"]}

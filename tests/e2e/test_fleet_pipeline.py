@@ -137,3 +137,27 @@ def test_dry_run_deploys_nothing(fleet_env, fleet_dag):
     assert tasks["beta.deploy"] == "skipped" and tasks["prod.rollout"] == "skipped"
     ids = accounts_by_name()
     assert all(stack(ids[a.name]) is None for a in FLEET.accounts)
+
+
+def test_secret_in_history_fails_build_and_cleansing_purges_the_remote(fleet_env, fleet_dag, tmp_path):
+    git = lambda cwd, *a: subprocess.run(["git", "-C", str(cwd), "-c", "user.email=t@example.com",  # noqa: E731
+                                          "-c", "user.name=t", *a], check=True, capture_output=True, text=True)
+    repo = git_repo_with_secret(tmp_path)
+    (repo / "templates" / "notes.txt").unlink()  # gone from the tree, still in history
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "remove the key")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+
+    state, tasks = run_dag(fleet_dag, conf={"fleet_repo": str(repo), "cleanse_history": True})
+    assert state == "failed" and tasks["build.gates"] == "failed"
+    bucket = source.artifacts_bucket("123456789012", "us-east-1")
+    digest = source.snapshot(repo).digest
+    doc = json.loads(ctx().client("s3").get_object(Bucket=bucket, Key=f"bundles/{digest}/findings.json")["Body"].read())
+    history = [f for f in doc["findings"] if f["gate"] == "secrets" and f["commit"]]
+    assert history and history[0]["file"] == "templates/notes.txt"
+    assert doc["cleansed"]["ok"] and doc["cleansed"]["remaining_findings"] == 0
+    # The remote's history no longer holds the key on any ref.
+    log = git(remote, "log", "--all", "-p").stdout
+    assert "QYLPMN5HHHFPZAM2" not in log and "notes.txt" in log

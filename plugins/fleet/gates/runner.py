@@ -23,8 +23,7 @@ _TOOLS = ("cfn-lint", "yamllint", "detect-secrets", "pytest-bdd", "gordon-to-reg
 
 def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None,
               gates: set[str] | None = None, cache_dir: Path | None = None,
-              only_files: set[str] | None = None, aws_client=None,
-              cleanse_plan_path: Path | None = None) -> GateReport:
+              only_files: set[str] | None = None, aws_client=None) -> GateReport:
     """Run the gates over `root` and return their findings.
 
     only_files: relative paths to restrict the file-level gates to (pre-commit's staged files).
