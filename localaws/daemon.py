@@ -116,8 +116,13 @@ def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
     if answer is None or answer.get("pid") != process.pid:
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=STOP_TIMEOUT)
-        print(f"local AWS did not start (see {log_file}):\n{_log_tail(log_file)}", file=sys.stderr)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:  # busy seeding: it may not reach its signal handler
+                process.kill()
+                process.wait()
+        print(f"local AWS did not answer within {START_TIMEOUT:.0f}s (see {log_file}):\n{_log_tail(log_file)}",
+              file=sys.stderr)
         return NOT_RUNNING
 
     state = {"pid": process.pid, "endpoint_url": endpoint_url, "port": port,
