@@ -14,6 +14,8 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, task
 
+from fleet_airflow.bake import BakeSensor
+from fleet_airflow.hitl import FleetUIApprovalOperator
 from fleet_airflow.sensors import ExternalApprovalSensor, StacksSettledSensor
 
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
@@ -29,6 +31,12 @@ def _ctx(pre: dict):
     from fleet_airflow.hooks import FleetAwsHook
 
     return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(pre["region"], pre["pipeline_role"])
+
+
+def _approval_key() -> bytes:
+    from airflow.sdk import Connection
+
+    return Connection.get("fleet_approval").password.encode()
 
 
 def _fail(message: str):
@@ -54,7 +62,13 @@ with DAG(
         "targets": Param([], type="array", items={"type": "string"},
                          description="Limit the prod rollout to these account names or ids; empty for all"),
         "dry_run": Param(False, type="boolean",
-                         description="Run Source and Build only: nothing is deployed"),
+                         description="Source, Build and the fleet-wide plan only: nothing is deployed"),
+        "rerun_failed_only": Param(False, type="boolean",
+                                   description="Prod: deploy only to accounts whose last attempt failed "
+                                               "or never ran (per the ledger)"),
+        "approval_ui": Param(None, type=["null", "boolean"],
+                             description="Also offer the prod decision in the Airflow UI (Required actions); "
+                                         "empty: as approval.ui in the fleet config says"),
         "cleanse_history": Param(False, type="boolean",
                                  description="When git history holds a secret, rewrite the source "
                                              "remote's history with git-filter-repo and rescan"),
@@ -80,7 +94,8 @@ with DAG(
             ctx.require_management_account(org.management_account)
             return {"region": org.home_region, "pipeline_role": org.pipeline_role,
                     "bucket": src.artifacts_bucket(org.management_account, org.home_region),
-                    "approvers": list(fleet.approval.approvers), "timeout_hours": fleet.approval.timeout_hours}
+                    "approvers": list(fleet.approval.approvers), "timeout_hours": fleet.approval.timeout_hours,
+                    "bake_minutes": fleet.environments.bake_minutes}
 
         artifacts_bucket = S3CreateBucketOperator(
             task_id="artifacts_bucket", bucket_name=_pre("bucket"), region_name=_pre("region"),
@@ -121,29 +136,28 @@ with DAG(
                 _fail(f"build gates found {doc['errors']} error(s); nothing is deployed")
             return {"errors": doc["errors"], "warnings": doc["warnings"]}
 
-        @task.short_circuit(ignore_downstream_trigger_rules=False)
-        def proceed(params: dict | None = None) -> bool:
-            """A dry run stops here: every later stage is skipped, the report still runs."""
-            return not params["dry_run"]
-
         build_result = gates(pre, bundle)
-        go = proceed()
-        build_result >> go
 
     def environment(name: str, health: bool):
         with TaskGroup(name) as group:
 
             @task(task_id="deploy")
-            def deploy(pre: dict, bundle: dict) -> list[dict]:
+            def deploy(pre: dict, bundle: dict, params: dict | None = None) -> list[dict]:
+                from airflow.sdk.exceptions import AirflowSkipException
+
                 from fleet import pipeline
 
+                if params["dry_run"]:
+                    # Skips cascade through the environments; prod.plan still runs (trigger rule).
+                    raise AirflowSkipException("dry run: nothing is deployed")
                 return pipeline.start_deployments(_ctx(pre), pipeline.Bundle.of(bundle), name)
 
             @task(task_id="integration_tests")
-            def integration_tests(pre: dict, deployments: list[dict]) -> dict:
+            def integration_tests(pre: dict, bundle: dict, deployments: list[dict], run_id: str | None = None) -> dict:
                 from fleet import pipeline
 
-                doc = pipeline.integration_tests(_ctx(pre), deployments, health=health)
+                doc = pipeline.integration_tests(_ctx(pre), deployments, health=health,
+                                                 bundle=pipeline.Bundle.of(bundle), run_id=run_id)
                 for c in doc["checks"]:
                     print(f"{'PASS' if c['ok'] else 'FAIL'} {c['account_name']}/{c['region']} {c['name']}: {c['detail']}")
                 problems = doc["failed_deployments"] + doc["failed_checks"]
@@ -156,7 +170,15 @@ with DAG(
                 task_id="wait_for_stacks", deployments=deployments, region=_pre("region"),
                 pipeline_role=_pre("pipeline_role"), aws_conn_id=AWS_CONN_ID, poll_interval=15,
                 timeout=3600)
-            deployments >> settled >> integration_tests(pre, deployments)
+            tested = integration_tests(pre, bundle, deployments)
+            deployments >> settled >> tested
+            if health:
+                bake = BakeSensor(
+                    task_id="bake", deployments=deployments, bucket=_pre("bucket"), region=_pre("region"),
+                    pipeline_role=_pre("pipeline_role"), bake_minutes=_pre("bake_minutes"),
+                    bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
+                    aws_conn_id=AWS_CONN_ID, poll_interval=30)
+                tested >> bake
         return group
 
     beta = environment("beta", health=False)
@@ -164,35 +186,104 @@ with DAG(
 
     with TaskGroup("prod") as prod:
 
+        @task(trigger_rule=TriggerRule.NONE_FAILED)  # a dry run skips Beta and Gamma, not the plan
+        def plan(pre: dict, bundle: dict, params: dict | None = None, run_id: str | None = None) -> dict:
+            from fleet import pipeline
+
+            doc = pipeline.prod_plan(_ctx(pre), pipeline.Bundle.of(bundle), run_id=run_id,
+                                     only=params["targets"] or None)
+            print(f"plan {doc['plan_digest'][:12]}: {doc['summary']} ({doc['location']})")
+            for row in doc["accounts"]:
+                print(f"  {row['account_name']}/{row['region']}: {row['status']} +{row['adds']} ~{row['modifies']} "
+                      f"-{row['deletions']} replace {row['replacements']} iam {row['iam_changes']}")
+            return doc
+
+        @task.branch
+        def gate(plan: dict, params: dict | None = None) -> list[str]:
+            """Dry run: stop after the plan. Empty plan (and allowed): no human needed. Else: wait."""
+            if params["dry_run"]:
+                return []
+            return ["prod.auto_approve"] if plan["auto_approve"] else ["prod.approval"]
+
         @task
-        def plan(pre: dict, bundle: dict, params: dict | None = None) -> dict:
+        def auto_approve(pre: dict, bundle: dict, plan: dict, run_id: str | None = None) -> dict:
             from fleet import pipeline
 
-            return pipeline.prod_plan(_ctx(pre), pipeline.Bundle.of(bundle), only=params["targets"] or None)
+            record = pipeline.record_automatic_approval(_ctx(pre), pipeline.Bundle.of(bundle), run_id, plan,
+                                                        _approval_key())
+            print(f"no change in any account: approved automatically ({record['reason']})")
+            return record
 
-        @task(pool="fleet_prod_rollout")
-        def rollout(pre: dict, bundle: dict, params: dict | None = None) -> dict:
+        @task(pool="fleet_prod_rollout", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        def rollout(pre: dict, bundle: dict, params: dict | None = None, run_id: str | None = None,
+                    ti=None) -> dict:
+            from airflow.sdk.exceptions import AirflowSkipException
+
             from fleet import pipeline
 
-            doc = pipeline.prod_rollout(_ctx(pre), pipeline.Bundle.of(bundle), only=params["targets"] or None)
+            # Its trigger rule lets it run after either gate; its inputs (source tasks) also count as
+            # upstream successes, so the decision itself is checked: no decision, no deployment.
+            if params["dry_run"] or not (ti.xcom_pull(task_ids="prod.approval")
+                                         or ti.xcom_pull(task_ids="prod.auto_approve")):
+                raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
+
+            doc = pipeline.prod_rollout(_ctx(pre), pipeline.Bundle.of(bundle), run_id=run_id,
+                                        only=params["targets"] or None,
+                                        rerun_failed_only=params["rerun_failed_only"])
             if doc["halted"]:
-                _fail(f"rollout halted; accounts never touched: {', '.join(doc['not_started']) or 'none'}")
+                failed = [a for w in doc["waves"] for a in w["failed_accounts"]]
+                _fail(f"rollout halted: failed {', '.join(failed)}; put back on last good: "
+                      f"{sum(len(w['rolled_back']) for w in doc['waves'])} stacks; never touched: "
+                      f"{', '.join(doc['not_started']) or 'none'}")
             return doc
 
         @task
         def service_catalog(pre: dict, bundle: dict) -> dict:
             from fleet import pipeline
 
-            return pipeline.publish_catalog(_ctx(pre), pipeline.Bundle.of(bundle))
+            doc = pipeline.publish_catalog(_ctx(pre), pipeline.Bundle.of(bundle))
+            for p in doc["products"]:
+                print(f"{p['product']} {p['version']} ({'new' if p['created'] else 'already published'})"
+                      + (f", deprecated {', '.join(p['deprecated'])}" if p["deprecated"] else ""))
+            print(f"launch role in {len(doc['launch_roles'])} accounts; share accepted in {len(doc['accepted'])}; "
+                  f"{doc['changes']} change(s)")
+            return doc
+
+        @task
+        def catalog_smoke_test(pre: dict, bundle: dict, published: dict) -> dict:
+            """An end user launches the new version in a canary account; checked through S3; terminated."""
+            from fleet import pipeline
+
+            doc = pipeline.catalog_smoke_test(_ctx(pre), pipeline.Bundle.of(bundle), published)
+            if not doc["ok"]:
+                _fail("catalog smoke test failed: " + "; ".join(doc["failed"]))
+            return doc
 
         prod_plan = plan(pre, bundle)
+        decided = gate(prod_plan)
+        automatic = auto_approve(pre, bundle, prod_plan)
+        # The one prod gate. It judges every decision record, whichever path wrote it: `fleet approve`
+        # or prod.ui_approval (the Airflow UI), which runs first when UI approval is on and is skipped
+        # otherwise; hence "none failed": a skipped UI task must not skip the gate.
         approval = ExternalApprovalSensor(
             task_id="approval", bucket=_pre("bucket"), region=_pre("region"), pipeline_role=_pre("pipeline_role"),
             bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
             plan_digest="{{ ti.xcom_pull(task_ids='prod.plan')['plan_digest'] }}",
             summary="{{ ti.xcom_pull(task_ids='prod.plan')['summary'] }}",
-            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID, poll_interval=5)
-        prod_plan >> approval >> rollout(pre, bundle) >> service_catalog(pre, bundle)
+            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID, poll_interval=5,
+            trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        ui_approval = FleetUIApprovalOperator(
+            task_id="ui_approval", bucket=_pre("bucket"), region=_pre("region"), pipeline_role=_pre("pipeline_role"),
+            bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
+            plan_digest="{{ ti.xcom_pull(task_ids='prod.plan')['plan_digest'] }}",
+            summary="{{ ti.xcom_pull(task_ids='prod.plan')['summary'] }}",
+            auto_approved="{{ ti.xcom_pull(task_ids='prod.plan')['auto_approve'] }}",
+            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID)
+        prod_plan >> ui_approval >> approval
+        deployed = rollout(pre, bundle)
+        decided >> [approval, automatic]
+        [approval, automatic] >> deployed >> service_catalog(pre, bundle)
+        catalog_smoke_test(pre, bundle, dag.get_task("prod.service_catalog").output)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def run_report(ti=None, run_id: str | None = None, dag_run=None) -> dict:
@@ -213,5 +304,5 @@ with DAG(
             _fail(f"the run failed; report at {doc['location']}")
         return {"report": doc["location"], "status": doc["status"]}
 
-    go >> beta >> gamma >> prod
+    build >> beta >> gamma >> prod
     [prod, build] >> run_report()

@@ -1,7 +1,10 @@
 """Approval records: the request a run publishes, the decisions people sign, and their verification.
 
-Decisions live outside Airflow (in the artifacts bucket) so that an approver needs no Airflow
-access and the record survives the run. A decision counts only when it is signed with the approval
+Decisions live outside Airflow (in the artifacts bucket, or a DynamoDB table with
+``approval.store: dynamodb``) so that an approver needs no Airflow access and the record survives
+the run. Two ways write a decision, both signed with the same key and judged by the same rules:
+``fleet approve`` (any process with the key) and the Airflow UI's human-in-the-loop task, which
+records the responding user's decision (``record_decision``) for the one gate, the sensor. A decision counts only when it is signed with the approval
 key, names an allowed approver who did not trigger the run, and is bound to the very bundle (and
 plan) digest the run is about to deploy: approving one bundle can never release another.
 """
@@ -12,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -58,6 +62,80 @@ class S3Store:
             if error_code(exc) == "NoSuchBucket":  # no run has reached the pipeline's Source stage yet
                 return []
             raise
+
+
+class DynamoStore:
+    """The same documents in a DynamoDB table of the management account (``approval.store: dynamodb``).
+
+    A key ``approvals/<run>/<rest>`` is the item (pk ``approvals/<run>``, sk ``<rest>``), so one
+    run's decisions are a single Query; each document is kept as JSON text, byte for byte what was
+    signed (DynamoDB's number type would otherwise change what the signature covers).
+    """
+
+    def __init__(self, ctx: AwsContext, table: str, create: bool = True):
+        self.ddb, self.table = ctx.client("dynamodb"), table
+        if create:
+            self.ensure_table()
+
+    def ensure_table(self) -> None:
+        try:
+            self.ddb.describe_table(TableName=self.table)
+            return
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+        try:
+            self.ddb.create_table(
+                TableName=self.table, BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                SSESpecification={"Enabled": True},
+                Tags=[{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}])
+        except Exception as exc:
+            if error_code(exc) != "ResourceInUseException":  # made by a concurrent caller
+                raise
+        self.ddb.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    @staticmethod
+    def _split(key: str) -> tuple[str, str]:
+        parts = key.split("/", 2)
+        return "/".join(parts[:2]), (parts[2] if len(parts) > 2 else "")
+
+    def put(self, key: str, doc: dict) -> None:
+        pk, sk = self._split(key)
+        self.ddb.put_item(TableName=self.table, Item={"pk": {"S": pk}, "sk": {"S": sk},
+                                                      "doc": {"S": json.dumps(doc, sort_keys=True)}})
+
+    def get(self, key: str) -> dict | None:
+        pk, sk = self._split(key)
+        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                 ConsistentRead=True).get("Item")
+        return json.loads(item["doc"]["S"]) if item else None
+
+    def list(self, prefix: str) -> list[str]:
+        pk, sk = self._split(prefix)
+        keys = []
+        if prefix.count("/") >= 2:  # within one run: a Query
+            pages = self.ddb.get_paginator("query").paginate(
+                TableName=self.table, ConsistentRead=True, ProjectionExpression="pk, sk",
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
+                ExpressionAttributeValues={":pk": {"S": pk}, ":sk": {"S": sk}})
+        else:  # across runs (``fleet approvals``): a Scan, fine at the scale of pending approvals
+            pages = self.ddb.get_paginator("scan").paginate(
+                TableName=self.table, ConsistentRead=True, ProjectionExpression="pk, sk",
+                FilterExpression="begins_with(pk, :p)", ExpressionAttributeValues={":p": {"S": prefix.rstrip("/")}})
+        for page in pages:
+            keys += [f"{i['pk']['S']}/{i['sk']['S']}" for i in page.get("Items", [])]
+        return sorted(k for k in keys if k.startswith(prefix))
+
+
+def open_store(ctx: AwsContext, settings, bucket: str) -> Store:
+    """The approval store the config's ``approval`` section names (``settings``: spec.Approval or a dict)."""
+    get = settings.get if isinstance(settings, dict) else (lambda k, d=None: getattr(settings, k, d))
+    if get("store", "s3") == "dynamodb":
+        return DynamoStore(ctx, get("table", "fleet-approvals"))
+    return S3Store(ctx, bucket)
 
 
 def request_key(run_id: str) -> str:
@@ -107,20 +185,62 @@ def request(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str |
         return existing
     doc = {"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest, "summary": summary,
            "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
-           "command": f"fleet approve {run_id} --approver <your id> [--reject --reason TEXT]"}
+           "command": approve_command(run_id), "reject_command": approve_command(run_id, reject=True)}
     store.put(request_key(run_id), doc)
     return doc
 
 
-def decide(store: Store, *, run_id: str, approver: str, approve: bool, reason: str, key: bytes) -> dict:
+def approve_command(run_id: str, *, reject: bool = False) -> str:
+    """The exact command an approver runs (with FLEET_APPROVAL_KEY set and AWS access to the store)."""
+    cmd = f"fleet approve {shlex.quote(run_id)} --approver <your approver id>"
+    return cmd + (" --reject --reason '<why>'" if reject else " --reason '<what you checked>'")
+
+
+def request_message(req: dict, *, deadline: str | None = None, ui_url: str | None = None) -> tuple[str, str]:
+    """(subject, body) of the notification that a run waits for a decision (SNS subjects: ASCII, <100 chars)."""
+    subject = f"fleet-pipeline: approval needed, bundle {req['bundle_digest'][:12]}"
+    lines = [
+        "A fleet-pipeline run is waiting at prod.approval. Nothing reaches prod until an allowed approver",
+        "records a signed decision bound to exactly these digests.",
+        "",
+        f"run:           {req['run_id']}",
+        f"bundle digest: {req['bundle_digest']}",
+        f"plan digest:   {req.get('plan_digest') or '-'}",
+        f"plan summary:  {req.get('summary') or '-'}",
+        f"triggered by:  {req.get('triggered_by') or '-'} (may not approve this run)",
+        f"approvers:     {', '.join(req.get('approvers') or [])}",
+        f"decide before: {deadline or '-'} (no decision by then fails the run)",
+        "",
+        "Approve:",
+        f"  {req['command']}",
+        "Reject:",
+        f"  {req.get('reject_command') or approve_command(req['run_id'], reject=True)}",
+    ]
+    if ui_url:
+        lines += ["", f"Or in the Airflow UI (Required actions): {ui_url}"]
+    return subject[:99], "\n".join(lines)
+
+
+def decide(store: Store, *, run_id: str, approver: str, approve: bool, reason: str, key: bytes,
+           via: str = "cli") -> dict:
     """Record a signed decision bound to the digests of the run's pending request."""
     req = store.get(request_key(run_id))
     if req is None:
         raise ApprovalError(f"no approval request for run {run_id!r} (is the run waiting at prod.approval?)")
-    record = sign({"run_id": run_id, "bundle_digest": req["bundle_digest"], "plan_digest": req.get("plan_digest"),
+    return record_decision(store, run_id=run_id, bundle_digest=req["bundle_digest"],
+                           plan_digest=req.get("plan_digest"), approver=approver, approve=approve, reason=reason,
+                           key=key, via=via)
+
+
+def record_decision(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, approver: str,
+                    approve: bool, reason: str, key: bytes, via: str) -> dict:
+    """Sign and store one decision; ``via`` says which path wrote it (cli | airflow-ui)."""
+    record = sign({"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest,
                    "approver": approver, "decision": "approve" if approve else "reject",
-                   "reason": reason, "decided_at": _now()}, key)
-    store.put(f"{decisions_prefix(run_id)}{record['decided_at']}-{safe_key(approver)}.json", record)
+                   "reason": reason, "decided_at": _now(), "via": via}, key)
+    # Microseconds in the key: two decisions in the same second must not overwrite each other.
+    stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    store.put(f"{decisions_prefix(run_id)}{stamp}-{safe_key(approver)}.json", record)
     return record
 
 

@@ -34,6 +34,16 @@ def _store(fleet):
     return approval.S3Store(ctx, source.artifacts_bucket(org.management_account, org.home_region))
 
 
+def _approval_store(fleet):
+    """Where approvals live per the config's ``approval.store`` (the artifacts bucket, or DynamoDB)."""
+    from fleet import approval, source
+    from fleet.aws import AwsContext
+
+    org = fleet.organization
+    ctx = AwsContext.from_environment(org.home_region, org.pipeline_role)
+    return approval.open_store(ctx, fleet.approval, source.artifacts_bucket(org.management_account, org.home_region))
+
+
 def cmd_check(args) -> int:
     from fleet.gates.command import check_command
 
@@ -57,7 +67,7 @@ def cmd_approve(args) -> int:
         return 2
     try:
         key = approval.key_from_env()
-        record = approval.decide(_store(fleet), run_id=args.run_id, approver=args.approver,
+        record = approval.decide(_approval_store(fleet), run_id=args.run_id, approver=args.approver,
                                  approve=not args.reject, reason=args.reason or "", key=key)
     except approval.ApprovalError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
@@ -71,7 +81,7 @@ def cmd_approvals(args) -> int:
     """Runs waiting for a decision: what an approver needs before ``fleet approve``."""
     from fleet import approval
 
-    store = _store(_load(args.config))
+    store = _approval_store(_load(args.config))
     pending = []
     for key in store.list("approvals/"):
         if key.endswith("/request.json"):

@@ -9,10 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fleet import catalog, report, rollout, source, stacks, verify
+from fleet import ledger as ledger_mod
+from fleet import plan as plan_mod
 from fleet.approval import safe_key
 from fleet.aws import AwsContext
 from fleet.org import read_org
@@ -149,8 +153,11 @@ def final_results(ctx: AwsContext, deployments: list[dict]) -> list[stacks.Deplo
     return [stacks.refresh(ctx, stacks.DeployResult(**d)) for d in deployments]
 
 
-def integration_tests(ctx: AwsContext, deployments: list[dict], *, health: bool = False) -> dict:
+def integration_tests(ctx: AwsContext, deployments: list[dict], *, health: bool = False,
+                      bundle: Bundle | None = None, run_id: str = "") -> dict:
     results = final_results(ctx, deployments)
+    if bundle is not None:
+        record_results(ctx, [(r, bundle.digest) for r in results], run_id)
     checks = []
     for r in results:
         if r.status != "failed":
@@ -163,22 +170,97 @@ def integration_tests(ctx: AwsContext, deployments: list[dict], *, health: bool 
     return doc
 
 
-def prod_rollout(ctx: AwsContext, bundle: Bundle, *, only: list[str] | None = None, log=print) -> dict:
+def prod_waves(ctx: AwsContext, bundle: Bundle, only: list[str] | None = None
+               ) -> tuple[Fleet, list[list[stacks.StackTarget]]]:
+    """The prod targets in rollout order, split into the configured waves (by account)."""
     _, fleet = open_bundle(ctx, bundle)
-    env = fleet.environments
     targets = env_targets(ctx, bundle, "prod", only=only)
     by_account: dict[str, list[stacks.StackTarget]] = {}
     for t in targets:
         by_account.setdefault(t.account_id, []).append(t)
-    account_waves = rollout.plan_waves(list(by_account), env.waves)
-    waves = [[t for acct in wave for t in by_account[acct]] for wave in account_waves]
+    account_waves = rollout.plan_waves(list(by_account), fleet.environments.waves)
+    return fleet, [[t for acct in wave for t in by_account[acct]] for wave in account_waves]
+
+
+def _wave_settings(fleet: Fleet, n: int) -> tuple[list[int], list[int]]:
+    env = fleet.environments
+    waves = list(env.waves) + [env.waves[-1]] * max(0, n - len(env.waves))
+    return ([w.failure_tolerance if w.failure_tolerance is not None else env.failure_tolerance for w in waves[:n]],
+            [w.max_concurrent or env.max_concurrent for w in waves[:n]])
+
+
+def rollback_to_last_good(ctx: AwsContext, bundle: Bundle, *, max_concurrent: int = 10, log=print):
+    """A function putting targets back on each one's last known good bundle (from the ledger)."""
+    def rollback(targets: list[stacks.StackTarget], previous: dict) -> list[tuple[stacks.DeployResult, str]]:
+        by_digest: dict[str, list[stacks.StackTarget]] = {}
+        for t in targets:
+            entry = previous.get(ledger_mod.entry_key(t.account_id, t.region, t.stack_name))
+            good = entry.good_before(bundle.digest) if entry else None
+            if not good:
+                log(f"rollback: {t.account_name}/{t.region} has no earlier good bundle; left as it is")
+                continue
+            by_digest.setdefault(good, []).append(t)
+        out = []
+        for digest, ts in by_digest.items():
+            root, old_fleet = open_bundle(ctx, Bundle(bundle.bucket, digest, None))
+            old = []
+            for t in ts:
+                baseline = next((b for b in old_fleet.baselines if b.stack_name == t.stack_name), None)
+                if baseline is None:
+                    continue
+                account = _Account(t.account_id, t.account_name)
+                old += [o for o in rollout.baseline_targets(old_fleet, baseline, [account], root) if o.region == t.region]
+            for r in rollout.deploy_all(ctx, old, digest, max_concurrent=max_concurrent):
+                if r.status != "failed":
+                    r.status = "rolled-back"
+                log(f"rollback: {r.account_name}/{r.region} -> bundle {digest[:12]}: {r.status}")
+                out.append((r, digest))
+        return out
+    return rollback
+
+
+@dataclass(frozen=True)
+class _Account:
+    id: str
+    name: str
+
+
+def record_results(ctx: AwsContext, results: list[tuple[stacks.DeployResult, str]], run_id: str) -> None:
+    ledger = ledger_mod.Ledger(ctx)
+    ledger.ensure_table()
+    previous = ledger.get_many(ledger_mod.entry_key(r.account_id, r.region, r.stack_name) for r, _ in results)
+    ledger.record(results, run_id, previous)
+
+
+def roll_back(ctx: AwsContext, bundle: Bundle, deployments: list[dict], run_id: str = "", log=print) -> list[dict]:
+    """Put an environment's accounts (the canaries after a failed bake) back on their last good bundle."""
+    ledger = ledger_mod.Ledger(ctx)
+    ledger.ensure_table()
+    targets = [_target_of(d) for d in deployments]
+    previous = ledger.get_many(ledger_mod.entry_key(t.account_id, t.region, t.stack_name) for t in targets)
+    back = rollback_to_last_good(ctx, bundle, log=log)(targets, previous)
+    if back:
+        ledger.record(back, run_id, previous)
+    return [r.to_dict() for r, _ in back]
+
+
+def prod_rollout(ctx: AwsContext, bundle: Bundle, *, run_id: str = "", only: list[str] | None = None,
+                 rerun_failed_only: bool = False, log=print) -> dict:
+    fleet, waves = prod_waves(ctx, bundle, only)
+    tolerances, concurrency = _wave_settings(fleet, len(waves))
+    ledger = ledger_mod.Ledger(ctx)
+    ledger.ensure_table()
 
     def on_wave(w: rollout.WaveResult) -> None:
-        log(f"wave {w.index + 1}/{len(waves)}: {len(w.results)} stacks, {w.failures} failed "
-            f"(tolerance {w.tolerance})" + (" -> HALT" if w.halted else ""))
+        counts = {s: sum(r.status == s for r in w.results) for s in ("created", "updated", "unchanged", "skipped")}
+        log(f"wave {w.index + 1}/{len(waves)}: {len(w.results)} stacks "
+            + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+            + f", {w.failures} accounts failed (tolerance {w.tolerance})"
+            + (f" -> HALT, {len(w.rolled_back)} put back on their last good bundle" if w.halted else ""))
 
-    result = rollout.run_waves(ctx, waves, bundle.digest, max_concurrent=env.max_concurrent,
-                               failure_tolerance=env.failure_tolerance, on_wave=on_wave)
+    result = rollout.run_waves(ctx, waves, bundle.digest, max_concurrent=concurrency, failure_tolerance=tolerances,
+                               on_wave=on_wave, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
+                               rollback=rollback_to_last_good(ctx, bundle, max_concurrent=max(concurrency), log=log))
     return result.to_dict()
 
 
@@ -188,25 +270,40 @@ def publish_catalog(ctx: AwsContext, bundle: Bundle) -> dict:
                            commit=bundle.commit, bucket=bundle.bucket)
 
 
-def prod_plan(ctx: AwsContext, bundle: Bundle, *, only: list[str] | None = None) -> dict:
-    """The prod targets and waves the approver is asked to release, and a digest binding them."""
-    _, fleet = open_bundle(ctx, bundle)
-    targets = env_targets(ctx, bundle, "prod", only=only)
-    accounts = sorted({(t.account_name, t.account_id) for t in targets})
-    waves = rollout.plan_waves(accounts, fleet.environments.waves)
-    body = {"bundle_digest": bundle.digest,
-            "targets": sorted(f"{t.account_id}/{t.region}/{t.stack_name}" for t in targets)}
-    plan_digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    summary = (f"{len(accounts)} prod accounts in {len(waves)} waves "
-               f"({', '.join(str(len(w)) for w in waves)}), {len(targets)} stacks")
-    return {"plan_digest": plan_digest, "summary": summary, "waves": [[n for n, _ in w] for w in waves],
-            "targets": body["targets"]}
+def prod_plan(ctx: AwsContext, bundle: Bundle, *, run_id: str = "", only: list[str] | None = None,
+              max_concurrent: int = 20) -> dict:
+    """Change sets in every prod target, aggregated into one plan artifact stored beside the bundle.
+
+    The rollout executes these very change sets (they are named after the digest), so what was
+    approved is what runs.
+    """
+    fleet, waves = prod_waves(ctx, bundle, only)
+    targets = [t for w in waves for t in w]
+
+    def one(t: stacks.StackTarget) -> dict:
+        try:
+            return plan_mod.account_changes(stacks.plan(ctx, t, bundle.digest))
+        except Exception as exc:  # one account that cannot be planned must not hide the others
+            failed = stacks.ChangeSetPlan(t, "", "", "failed", reason=f"{type(exc).__name__}: {exc}")
+            return plan_mod.account_changes(failed)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(targets) or 1))) as pool:
+        rows = list(pool.map(one, targets))
+    doc = plan_mod.aggregate(bundle.digest, rows, [list(dict.fromkeys(t.account_name for t in w)) for w in waves])
+    key = f"plans/{safe_key(run_id or bundle.digest)}/plan.json"
+    ctx.client("s3").put_object(Bucket=bundle.bucket, Key=key, Body=json.dumps(doc, indent=1).encode(),
+                                ContentType="application/json")
+    doc["location"] = f"s3://{bundle.bucket}/{key}"
+    doc["auto_approve"] = doc["empty"] and fleet.approval.auto_approve_empty_plan
+    return {k: v for k, v in doc.items() if k != "accounts"} | {
+        "accounts": [{k: r[k] for k in ("account_name", "region", "status", "adds", "modifies", "replacements",
+                                        "deletions", "iam_changes")} for r in doc["accounts"]]}
 
 
 # The tasks whose results make up the run report (task id -> stage).
 REPORTED_TASKS = ("source.preflight", "source.snapshot", "build.gates", "beta.deploy", "beta.integration_tests",
-                  "gamma.deploy", "gamma.integration_tests", "prod.plan", "prod.approval", "prod.rollout",
-                  "prod.service_catalog")
+                  "gamma.deploy", "gamma.integration_tests", "gamma.bake", "prod.plan", "prod.approval",
+                  "prod.auto_approve", "prod.rollout", "prod.service_catalog")
 STAGES = ("source", "build", "beta", "gamma", "prod")
 
 
@@ -217,10 +314,10 @@ def _stage_status(states: dict[str, str | None], stage: str) -> str:
     for bad in ("failed", "upstream_failed"):
         if bad in mine:
             return "failed"
-    if all(s == "success" for s in mine):
-        return "success"
     if all(s in {"skipped", "None"} for s in mine):
         return "skipped"
+    if all(s in {"success", "skipped"} for s in mine):  # an unchosen branch (the other gate) is skipped
+        return "success"
     return "incomplete"
 
 
@@ -250,8 +347,13 @@ def write_report(ctx: AwsContext | None, run_id: str, states: dict, xcoms: dict)
     if cat := xcoms.get("prod.service_catalog"):
         versions = ", ".join(f"{p['product']} {p['version']}" for p in cat["products"])
         stages["prod"]["summary"] = stages["prod"].get("summary", "") + f"; catalog: {versions}"
-    if (plan := xcoms.get("prod.plan")) and "summary" not in stages["prod"]:
-        stages["prod"]["summary"] = f"plan: {plan['summary']}"
+    if plan := xcoms.get("prod.plan"):
+        decided = "approved automatically" if xcoms.get("prod.auto_approve") else (
+            f"approved by {xcoms['prod.approval'].get('approver')}" if xcoms.get("prod.approval") else "not approved")
+        stages["prod"]["plan"] = f"{plan['summary']}; {decided}"
+        stages["prod"].setdefault("summary", f"plan: {plan['summary']}")
+    if bake := xcoms.get("gamma.bake"):
+        stages["gamma"]["summary"] = stages["gamma"].get("summary", "") + f"; baked {bake['baked_minutes']} min"
     doc = report.build(run_id, bundle, stages)
     status = "failed" if any(s["status"] == "failed" for s in stages.values()) else "success"
     location = None
@@ -264,3 +366,31 @@ def write_report(ctx: AwsContext | None, run_id: str, states: dict, xcoms: dict)
                       ContentType="text/html")
         location = f"s3://{bundle['bucket']}/{key}/report.json"
     return {"status": status, "location": location, "text": report.to_text(doc), "report": doc}
+
+
+def record_automatic_approval(ctx: AwsContext, bundle: Bundle, run_id: str, plan: dict, key: bytes) -> dict:
+    """The audit record for a plan with no change: signed by the pipeline, bound to both digests."""
+    from fleet import approval
+
+    _, fleet = open_bundle(ctx, bundle)
+    return approval.record_decision(
+        approval.open_store(ctx, fleet.approval, bundle.bucket), run_id=run_id, bundle_digest=bundle.digest,
+        plan_digest=plan["plan_digest"], approver="fleet-pipeline", approve=True,
+        reason=f"empty plan {plan['plan_digest'][:12]}: {plan['summary']}", key=key, via="automatic")
+
+
+def approval_settings(ctx: AwsContext, bundle: Bundle) -> dict:
+    """The bundle's ``approval`` section as JSON-ready values (the approval store, topic, UI path)."""
+    _, fleet = open_bundle(ctx, bundle)
+    a = fleet.approval
+    return {"store": a.store, "table": a.table, "topic": a.topic, "ui": a.ui, "approvers": list(a.approvers),
+            "timeout_hours": a.timeout_hours}
+
+
+def catalog_smoke_test(ctx: AwsContext, bundle: Bundle, published: dict, *, log=print) -> dict:
+    """Launch each published product in the smoke-test account as an end user, check it, terminate it."""
+    _, fleet = open_bundle(ctx, bundle)
+    if fleet.catalog.smoke_test is None:
+        return {"skipped": "no catalog.smoke_test in the config", "ok": True, "results": []}
+    org = read_org(ctx, with_tags=False)
+    return catalog.smoke_test(ctx, fleet, org, published, log=log)

@@ -37,6 +37,8 @@ def to_text(report: dict) -> str:
              f"commit {str(report['bundle'].get('commit') or '-')[:12]}", "", "stage      status     summary"]
     for stage, doc in report["stages"].items():
         lines.append(f"{stage:<10} {doc.get('status', '?'):<10} {doc.get('summary', '')}")
+        if doc.get("plan"):
+            lines.append(f"{'':<21} plan: {doc['plan']}")
     if report["accounts"]:
         stages = [s for s in report["stages"] if any(s in v for v in report["accounts"].values())]
         lines += ["", "account".ljust(16) + "".join(s.ljust(26) for s in stages)]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fleet import stacks
 from fleet.aws import AwsContext
+from fleet.ledger import Entry, Ledger, entry_key
 from fleet.org import LiveAccount
 from fleet.spec import Baseline, Fleet, Wave
 
@@ -66,10 +67,16 @@ class WaveResult:
     index: int
     results: list[stacks.DeployResult]
     tolerance: int
+    rolled_back: list[stacks.DeployResult] = field(default_factory=list)
+
+    @property
+    def failed_accounts(self) -> list[str]:
+        """Failures count per account, as StackSets' tolerance does: two regions failing is one account."""
+        return sorted({r.account_name for r in self.results if r.status == "failed"})
 
     @property
     def failures(self) -> int:
-        return sum(r.status == "failed" for r in self.results)
+        return len(self.failed_accounts)
 
     @property
     def halted(self) -> bool:
@@ -87,8 +94,9 @@ class RolloutResult:
 
     def to_dict(self) -> dict:
         return {"halted": self.halted, "not_started": self.not_started,
-                "waves": [{"wave": w.index + 1, "failures": w.failures, "tolerance": w.tolerance,
-                           "results": [r.to_dict() for r in w.results]} for w in self.waves]}
+                "waves": [{"wave": w.index + 1, "failures": w.failures, "failed_accounts": w.failed_accounts,
+                           "tolerance": w.tolerance, "results": [r.to_dict() for r in w.results],
+                           "rolled_back": [r.to_dict() for r in w.rolled_back]} for w in self.waves]}
 
 
 def deploy_all(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str, *,
@@ -100,18 +108,74 @@ def deploy_all(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: s
         return list(pool.map(lambda t: deploy(ctx, t, digest), targets))
 
 
+def _skipped(t: stacks.StackTarget, why: str) -> stacks.DeployResult:
+    return stacks.DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "skipped", error=None,
+                               stack_status=why)
+
+
+def partition(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str,
+              previous: dict[str, Entry], *, rerun_failed_only: bool = False, max_concurrent: int = 10
+              ) -> tuple[list[stacks.StackTarget], list[stacks.DeployResult]]:
+    """Split targets into (to deploy, skipped). Skipped: the ledger says this digest is applied and the
+    stack agrees (a complete state); with ``rerun_failed_only``, everything but failures and never-tried."""
+    todo: list[stacks.StackTarget] = []
+    candidates: list[stacks.StackTarget] = []
+    skipped: list[stacks.DeployResult] = []
+    for t in targets:
+        entry = previous.get(entry_key(t.account_id, t.region, t.stack_name))
+        if rerun_failed_only and entry is not None and entry.ok:
+            skipped.append(_skipped(t, f"{entry.status} in run {entry.run_id} (rerun failed only)"))
+        elif entry is not None and entry.ok and entry.bundle_digest == digest:
+            candidates.append(t)
+        else:
+            todo.append(t)
+    if candidates:
+        # The ledger is a record, not the truth: a stack changed or deleted since must be redeployed.
+        with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(candidates)))) as pool:
+            states = list(pool.map(lambda t: stacks.describe_stack(ctx, t), candidates))
+        for t, stack in zip(candidates, states):
+            if stack and stack["StackStatus"] in stacks.COMPLETE:
+                skipped.append(_skipped(t, stack["StackStatus"]))
+            else:
+                todo.append(t)
+    return todo, skipped
+
+
 def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], digest: str, *,
-              max_concurrent: int, failure_tolerance: int,
-              deploy: Callable = stacks.deploy, on_wave: Callable[[WaveResult], None] | None = None
-              ) -> RolloutResult:
+              max_concurrent: int | Sequence[int], failure_tolerance: int | Sequence[int],
+              deploy: Callable = stacks.deploy, on_wave: Callable[[WaveResult], None] | None = None,
+              ledger: Ledger | None = None, run_id: str = "", rerun_failed_only: bool = False,
+              rollback: Callable[[list[stacks.StackTarget], dict[str, Entry]],
+                                 list[tuple[stacks.DeployResult, str]]] | None = None) -> RolloutResult:
+    """Waves in order. With a ledger: skip what is already applied, record every result, and when a
+    wave halts, put its accounts back on their last known good bundle through ``rollback``."""
     result = RolloutResult()
+    tolerances = _per_wave(failure_tolerance, len(waves))
+    concurrency = _per_wave(max_concurrent, len(waves))
     for i, wave in enumerate(waves):
-        wave_result = WaveResult(i, deploy_all(ctx, wave, digest, max_concurrent=max_concurrent,
-                                               deploy=deploy), failure_tolerance)
+        max_concurrent = concurrency[i]
+        previous = ledger.get_many(entry_key(t.account_id, t.region, t.stack_name) for t in wave) if ledger else {}
+        todo, skipped = partition(ctx, wave, digest, previous, rerun_failed_only=rerun_failed_only,
+                                  max_concurrent=max_concurrent) if ledger else (list(wave), [])
+        deployed = deploy_all(ctx, todo, digest, max_concurrent=max_concurrent, deploy=deploy)
+        if ledger:
+            ledger.record([(r, digest) for r in deployed], run_id, previous)
+        order = {(t.account_id, t.region, t.stack_name): n for n, t in enumerate(wave)}
+        results = sorted(deployed + skipped, key=lambda r: order[(r.account_id, r.region, r.stack_name)])
+        wave_result = WaveResult(i, results, tolerances[i])
+        if wave_result.halted and rollback is not None:
+            back = rollback(list(wave), previous)
+            wave_result.rolled_back = [r for r, _ in back]
+            if ledger and back:
+                ledger.record(back, run_id, previous)
         result.waves.append(wave_result)
         if on_wave:
             on_wave(wave_result)
         if wave_result.halted:
-            result.not_started = [t.account_name for later in waves[i + 1:] for t in later]
+            result.not_started = list(dict.fromkeys(t.account_name for later in waves[i + 1:] for t in later))
             break
     return result
+
+
+def _per_wave(value: int | Sequence[int], n: int) -> list[int]:
+    return [value] * n if isinstance(value, int) else list(value)

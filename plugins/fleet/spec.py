@@ -75,6 +75,8 @@ class Account:
 class Wave:
     count: int | None = None
     percent: int | None = None
+    failure_tolerance: int | None = None  # None: the environment's failure_tolerance
+    max_concurrent: int | None = None  # None: the environment's max_concurrent
 
 
 @dataclass(frozen=True)
@@ -131,12 +133,33 @@ class Catalog:
     principals: tuple[str, ...]
     products: tuple[Product, ...]
     keep_versions: int = 3
+    # The least-privilege role products launch with (a LocalRoleName launch constraint): deployed
+    # by the pipeline in the management account and in every account of the shared OUs.
+    launch_role_template: str | None = "templates/catalog-launch-role.yaml"
+    tag_options: tuple[tuple[str, str], ...] = ()  # (key, value) pairs offered to every product
+    smoke_test: SmokeTest | None = None
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    """After publishing: launch ``product`` in ``account`` as ``principal`` (an end user), check it, terminate it."""
+
+    account: str
+    principal: str = "role/Developer"
+    product: str | None = None  # default: every product
+    parameters: dict[str, str] = field(default_factory=dict, hash=False)
+    create_principal: bool = True  # create the end-user role in the account when it is missing
 
 
 @dataclass(frozen=True)
 class Approval:
     approvers: tuple[str, ...]
     timeout_hours: float
+    auto_approve_empty_plan: bool = True  # a plan with no change needs no human
+    store: str = "s3"  # s3 (the artifacts bucket) | dynamodb
+    table: str = "fleet-approvals"  # the DynamoDB table when store is dynamodb
+    topic: str = "fleet-approvals"  # SNS topic in the management account the requests are published to
+    ui: bool = False  # also offer the decision in the Airflow UI (human-in-the-loop task)
 
 
 @dataclass(frozen=True)
@@ -286,7 +309,7 @@ class _Validator:
         envs = self.environments(top.get("environments"), names, ou_names)
         baselines = self.baselines(top.get("baselines"), set(org.regions))
         guardrails = self.guardrails(top.get("guardrails"))
-        catalog = self.catalog(top.get("catalog"), ou_names)
+        catalog = self.catalog(top.get("catalog"), ou_names, names)
         approval = self.approval(top.get("approval"))
         if self.problems:
             raise SpecError(self.problems)
@@ -402,12 +425,17 @@ class _Validator:
         for i, w in enumerate(self.seq(prod.get("waves"), "environments.prod.waves")):
             key = f"environments.prod.waves[{i}]"
             w = self.mapping(w, key)
-            if set(w) == {"count"}:
-                waves.append(Wave(count=self.integer(w["count"], f"{key}.count", 1)))
-            elif set(w) == {"percent"}:
-                waves.append(Wave(percent=self.integer(w["percent"], f"{key}.percent", 1, 100)))
+            self.unknown_keys(w, key, {"count", "percent", "failure_tolerance", "max_concurrent"})
+            tolerance = (self.integer(w["failure_tolerance"], f"{key}.failure_tolerance", 0)
+                         if "failure_tolerance" in w else None)
+            concurrent = (self.integer(w["max_concurrent"], f"{key}.max_concurrent", 1, 1000)
+                          if "max_concurrent" in w else None)
+            if ("count" in w) == ("percent" in w):
+                self.bad(key, "exactly one of count: N or percent: P")
+            elif "count" in w:
+                waves.append(Wave(self.integer(w["count"], f"{key}.count", 1), None, tolerance, concurrent))
             else:
-                self.bad(key, "exactly one of {count: N} or {percent: P}")
+                waves.append(Wave(None, self.integer(w["percent"], f"{key}.percent", 1, 100), tolerance, concurrent))
         if prod.get("waves") is not None and not waves and isinstance(prod.get("waves"), list):
             self.bad("environments.prod.waves", "at least one wave")
         if waves and waves[-1].percent != 100:
@@ -460,9 +488,10 @@ class _Validator:
             services.append(s)
         return Guardrails(tuple(scps), tuple(services))
 
-    def catalog(self, data: Any, ou_names: set[str]) -> Catalog:
+    def catalog(self, data: Any, ou_names: set[str], account_names: set[str] | None = None) -> Catalog:
         d = self.mapping(data, "catalog")
-        self.unknown_keys(d, "catalog", {"portfolio", "products", "keep_versions"})
+        self.unknown_keys(d, "catalog", {"portfolio", "products", "keep_versions", "launch_role_template",
+                                         "tag_options", "smoke_test"})
         p = self.mapping(d.get("portfolio"), "catalog.portfolio")
         self.unknown_keys(p, "catalog.portfolio", {"name", "provider", "share_with", "principals"})
         share = self.mapping(p.get("share_with"), "catalog.portfolio.share_with", required=False)
@@ -494,11 +523,64 @@ class _Validator:
             provider=self.string(p.get("provider", "Platform Team"), "catalog.portfolio.provider"),
             share_ous=tuple(share_ous), principals=principals, products=tuple(products),
             keep_versions=self.integer(d.get("keep_versions"), "catalog.keep_versions", 1, 100, default=3),
+            launch_role_template=(self.template_path(d["launch_role_template"], "catalog.launch_role_template")
+                                  if d.get("launch_role_template") is not None else self.default_launch_role()),
+            tag_options=self.tag_options(d.get("tag_options")),
+            smoke_test=self.smoke_test(d.get("smoke_test"), account_names,
+                                       {p.name for p in products}),
         )
+
+    def default_launch_role(self) -> str | None:
+        # Without the template the launch role must already exist where products are launched.
+        rel = "templates/catalog-launch-role.yaml"
+        return rel if (self.path.parent / rel).is_file() else None
+
+    def tag_options(self, data: Any) -> tuple[tuple[str, str], ...]:
+        """``{key: value}`` or ``{key: [values]}`` -> (key, value) pairs (Service Catalog TagOptions)."""
+        d = self.mapping(data, "catalog.tag_options", required=False)
+        out = []
+        for k, v in d.items():
+            key = f"catalog.tag_options.{k}"
+            if not isinstance(k, str) or not 1 <= len(k) <= 128:
+                self.bad(key, "a tag key of 1 to 128 characters")
+                continue
+            values = v if isinstance(v, list) else [v]
+            if not values:
+                self.bad(key, "at least one value")
+            for i, value in enumerate(values):
+                value = self.string(value, f"{key}[{i}]" if isinstance(v, list) else key, what="a tag value")
+                if value and len(value) > 256:
+                    self.bad(key, "tag values of at most 256 characters")
+                elif value:
+                    out.append((k, value))
+        return tuple(out)
+
+    def smoke_test(self, data: Any, account_names: set[str] | None, product_names: set[str]) -> SmokeTest | None:
+        if data is None or data is False:
+            return None
+        d = self.mapping(data, "catalog.smoke_test")
+        self.unknown_keys(d, "catalog.smoke_test", {"account", "principal", "product", "parameters",
+                                                    "create_principal"})
+        account = self.string(d.get("account"), "catalog.smoke_test.account", NAME, "an account name")
+        if account and account_names is not None and account not in account_names:
+            self.bad("catalog.smoke_test.account", f"an account declared under accounts, got {account!r}")
+        principal = self.string(d.get("principal", "role/Developer"), "catalog.smoke_test.principal",
+                                re.compile(r"^role/[\w+=,.@-]+$"), "an IAM role such as role/Developer")
+        product = self.string(d.get("product"), "catalog.smoke_test.product", required=False) or None
+        if product and product not in product_names:
+            self.bad("catalog.smoke_test.product", f"one of the catalog's products {sorted(product_names)}, "
+                                                   f"got {product!r}")
+        create = d.get("create_principal", True)
+        if not isinstance(create, bool):
+            self.bad("catalog.smoke_test.create_principal", f"true or false, got {create!r}")
+            create = True
+        params = self.tags(d.get("parameters"), "catalog.smoke_test.parameters") if d.get("parameters") else {}
+        return SmokeTest(account, principal, product, dict(params), create)
 
     def approval(self, data: Any) -> Approval:
         d = self.mapping(data, "approval")
-        self.unknown_keys(d, "approval", {"approvers", "timeout_hours"})
+        self.unknown_keys(d, "approval", {"approvers", "timeout_hours", "auto_approve_empty_plan", "store",
+                                          "table", "topic", "ui"})
         approvers = tuple(self.string(a, f"approval.approvers[{i}]", NAME, "an approver id")
                           for i, a in enumerate(self.seq(d.get("approvers"), "approval.approvers")))
         if isinstance(d.get("approvers"), list) and not approvers:
@@ -507,4 +589,20 @@ class _Validator:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 24 * 30:
             self.bad("approval.timeout_hours", f"a number of hours above 0 and at most 720, got {timeout!r}")
             timeout = 24
-        return Approval(approvers, float(timeout))
+        auto = d.get("auto_approve_empty_plan", True)
+        if not isinstance(auto, bool):
+            self.bad("approval.auto_approve_empty_plan", f"true or false, got {auto!r}")
+            auto = False
+        store = d.get("store", "s3")
+        if store not in ("s3", "dynamodb"):
+            self.bad("approval.store", f"s3 or dynamodb, got {store!r}")
+            store = "s3"
+        table = self.string(d.get("table", "fleet-approvals"), "approval.table", re.compile(r"^[A-Za-z0-9_.-]{3,255}$"),
+                            "a DynamoDB table name")
+        topic = self.string(d.get("topic", "fleet-approvals"), "approval.topic", re.compile(r"^[A-Za-z0-9_-]{1,256}$"),
+                            "an SNS topic name")
+        ui = d.get("ui", False)
+        if not isinstance(ui, bool):
+            self.bad("approval.ui", f"true or false, got {ui!r}")
+            ui = False
+        return Approval(approvers, float(timeout), auto, store, table, topic, ui)

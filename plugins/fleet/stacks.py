@@ -45,7 +45,7 @@ class ChangeSetPlan:
     target: StackTarget
     change_set_name: str
     change_set_type: str  # CREATE | UPDATE
-    status: str  # ready | no-changes | executed | failed
+    status: str  # ready | no-changes | failed
     changes: list[dict] = field(default_factory=list)
     reason: str | None = None
 
@@ -91,13 +91,7 @@ def plan(ctx: AwsContext, target: StackTarget, digest: str) -> ChangeSetPlan:
         _wait_gone(ctx, target)
         stack = None
     cs_type = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
-    name = change_set_name(digest)
-    existing = _describe_change_set(cfn, target.stack_name, name) if stack else None
-    if existing and existing.get("ExecutionStatus") == "EXECUTE_COMPLETE":
-        return ChangeSetPlan(target, name, cs_type, "executed", _summarise(existing.get("Changes", [])))
-    if existing and existing["Status"] == "FAILED" and not _no_changes(existing.get("StatusReason")):
-        cfn.delete_change_set(StackName=target.stack_name, ChangeSetName=name)
-        existing = None
+    name, existing = _change_set_slot(cfn, target.stack_name, digest) if stack else (change_set_name(digest), None)
     if existing is None:
         body = {"TemplateURL": target.template_url} if target.template_url else {
             "TemplateBody": target.template_body}
@@ -126,8 +120,12 @@ def execute(ctx: AwsContext, change: ChangeSetPlan) -> None:
     if change.status != "ready":
         return
     t = change.target
-    ctx.client("cloudformation", t.account_id, t.region).execute_change_set(
-        StackName=t.stack_name, ChangeSetName=change.change_set_name)
+    try:
+        ctx.client("cloudformation", t.account_id, t.region).execute_change_set(
+            StackName=t.stack_name, ChangeSetName=change.change_set_name)
+    except Exception as exc:
+        if error_code(exc) != "InvalidChangeSetStatus":  # an earlier attempt is executing it already
+            raise
 
 
 def result_of(ctx: AwsContext, change: ChangeSetPlan, started: float) -> DeployResult:
@@ -136,8 +134,7 @@ def result_of(ctx: AwsContext, change: ChangeSetPlan, started: float) -> DeployR
     if change.status == "failed":
         return DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "failed",
                             len(change.changes), error=change.reason, seconds=time.time() - started)
-    # "executed": an earlier attempt already ran this digest's change set (a retried task).
-    unchanged = change.status in {"no-changes", "executed"}
+    unchanged = change.status == "no-changes"
     return _read_outcome(ctx, t, change.change_set_type, unchanged, len(change.changes), time.time() - started)
 
 
@@ -186,6 +183,27 @@ def deploy(ctx: AwsContext, target: StackTarget, digest: str, *, wait: bool = Tr
     except Exception as exc:  # an account's failure is a result, so one bad account cannot stop a wave
         return DeployResult(target.account_id, target.account_name, target.region, target.stack_name,
                             "failed", error=_reason(exc), seconds=clock() - started)
+
+
+def _change_set_slot(cfn, stack: str, digest: str) -> tuple[str, dict | None]:
+    """The change set name to use for ``digest`` and the reusable change set already under it.
+
+    A change set not yet executed is reused (the plan made it; a retried task finds it). An
+    executed one is history (AWS deletes it; moto keeps it), so the next name is taken. A failed
+    one is deleted and made again: its verdict ("no changes") may be stale.
+    """
+    for attempt in range(100):
+        name = change_set_name(digest, attempt)
+        existing = _describe_change_set(cfn, stack, name)
+        if existing is None:
+            return name, None
+        if existing.get("ExecutionStatus") in {"EXECUTE_COMPLETE", "EXECUTE_FAILED", "OBSOLETE"}:
+            continue
+        if existing["Status"] == "FAILED":
+            cfn.delete_change_set(StackName=stack, ChangeSetName=name)
+            return name, None
+        return name, existing
+    raise StackError(f"{stack}: 100 change sets for bundle {digest[:16]} already; delete old ones")
 
 
 def _describe_change_set(cfn, stack: str, name: str) -> dict | None:

@@ -21,3 +21,18 @@ def decision_count(aws_conn_id: str, region: str, pipeline_role: str, bucket: st
     store = approval.S3Store(_ctx(aws_conn_id, region, pipeline_role), bucket)
     count = len(store.list(approval.decisions_prefix(run_id)))
     return count if count > seen else 0
+
+
+def bake_health(aws_conn_id: str, region: str, pipeline_role: str, canaries: list[dict], started_at: str,
+                bake_minutes: float) -> dict | None:
+    from fleet import health
+
+    return health.bake_status(_ctx(aws_conn_id, region, pipeline_role), canaries, started_at, bake_minutes)
+
+
+def approval_decisions(aws_conn_id: str, region: str, pipeline_role: str, store: str, table: str, bucket: str,
+                       run_id: str, seen: int) -> int:
+    """Like ``decision_count`` over the configured approval store (S3 or DynamoDB)."""
+    found = approval.open_store(_ctx(aws_conn_id, region, pipeline_role), {"store": store, "table": table}, bucket)
+    count = len(found.list(approval.decisions_prefix(run_id)))
+    return count if count > seen else 0

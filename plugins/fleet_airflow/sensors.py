@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Connection
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from fleet import approval
@@ -60,49 +60,72 @@ class StacksSettledSensor(_FleetSensor):
 
 
 class ExternalApprovalSensor(_FleetSensor):
-    """Publish an approval request, then wait for a signed decision recorded outside Airflow.
+    """The prod gate: publish the approval request, then wait for a signed decision outside Airflow.
 
-    Records that do not count (unsigned, wrong digest, unknown approver, self-approval) are logged
-    and waited past; a rejection fails the task with its reason; no decision in time fails closed.
+    The one gate whichever path wrote the decision (``fleet approve`` or the Airflow UI's
+    human-in-the-loop task): every record is judged here by the same rules. Records that do not
+    count (unsigned or wrongly signed, another run or digest, an approver outside the allow-list,
+    the run's own triggering user) are logged and waited past; a rejection fails the task with
+    its reason; no decision before the timeout fails closed. While waiting, the sensor is deferred
+    to FleetPollTrigger, which only counts records (no key leaves the worker).
+
+    ``store``/``table``/``topic`` default to the ``approval`` section of the bundle being approved.
     """
 
     template_fields: Sequence[str] = ("bucket", "bundle_digest", "plan_digest", "summary", "region",
-                                      "pipeline_role", "approvers", "timeout_hours")
+                                      "pipeline_role", "approvers", "timeout_hours", "store", "table", "topic")
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str,
                  approvers: Any, timeout_hours: float = 24, key_conn_id: str = "fleet_approval",
+                 store: str | None = None, table: str | None = None, topic: str | None = None,
                  notify=None, **kwargs):
         super().__init__(**kwargs)
         self.bucket, self.bundle_digest, self.plan_digest = bucket, bundle_digest, plan_digest
         self.summary, self.approvers, self.timeout_hours = summary, approvers, timeout_hours
         self.key_conn_id, self.notify = key_conn_id, notify
+        self.store, self.table, self.topic = store, table, topic
+
+    def _settings(self) -> dict:
+        if self.store is None or self.topic is None:
+            from fleet_airflow.approvals import settings_from_bundle
+
+            found = settings_from_bundle(self.fleet_context(), self.bucket, self.bundle_digest)
+            self.store = self.store or found["store"]
+            self.table = self.table or found["table"]
+            self.topic = found["topic"] if self.topic is None else self.topic
+        return {"store": self.store, "table": self.table or "fleet-approvals", "topic": self.topic}
 
     def _store(self):
-        return approval.S3Store(self.fleet_context(), self.bucket)
+        return approval.open_store(self.fleet_context(), self._settings(), self.bucket)
 
     def _key(self) -> bytes:
-        conn = Connection.get(self.key_conn_id)
-        if not conn.password or len(conn.password) < 16:
-            raise AirflowFailException(f"connection {self.key_conn_id!r} must hold the approval signing key "
-                                       "(at least 16 characters) as its password")
-        return conn.password.encode()
+        from fleet_airflow.approvals import signing_key
+
+        return signing_key(self.key_conn_id)
 
     def _triggered_by(self, context) -> str | None:
         return getattr(context["dag_run"], "triggering_user_name", None)
 
     def execute(self, context) -> dict:
+        from fleet_airflow.approvals import publish_request
+
         run_id = context["run_id"]
-        req = approval.request(self._store(), run_id=run_id, bundle_digest=self.bundle_digest,
-                               plan_digest=self.plan_digest or None, summary=self.summary,
-                               triggered_by=self._triggered_by(context), approvers=tuple(self.approvers))
-        self.log.info("Approval requested for bundle %s. Decide with: %s", self.bundle_digest[:12], req["command"])
+        self._key()  # no signing key: fail now, not after hours of waiting
+        req = publish_request(
+            self.fleet_context(), self._store(), aws_conn_id=self.aws_conn_id, region=self.region, run_id=run_id,
+            bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
+            triggered_by=self._triggered_by(context), approvers=tuple(self.approvers),
+            timeout_hours=float(self.timeout_hours), topic=self._settings()["topic"])
+        self.log.info("Approval requested for bundle %s plan %s. Decide with: %s", self.bundle_digest[:12],
+                      (self.plan_digest or "-")[:12], req["command"])
         if self.notify:
             self.notify(req)
         return self._decide_or_wait(context, seen=0)
 
     def execute_complete(self, context, event: dict) -> dict:
         if event["status"] == "timeout":
-            raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed")
+            raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed; "
+                                       "nothing was deployed to prod")
         if event["status"] != "ready":
             raise AirflowFailException(f"approval wait failed: {event.get('message')}")
         return self._decide_or_wait(context, seen=int(event["value"]))
@@ -117,14 +140,17 @@ class ExternalApprovalSensor(_FleetSensor):
             self.log.warning("Ignored approval record %s", why)
         if verdict.state == "approved":
             self.log.info("Approved: %s", verdict.reason)
-            return verdict.decision
+            return {**verdict.decision, "ignored": verdict.ignored}
         if verdict.state == "rejected":
             raise AirflowFailException(f"rejected: {verdict.reason}")
         self.timeout_hours = float(self.timeout_hours)
         requested = datetime.fromisoformat(store.get(approval.request_key(run_id))["requested_at"])
         remaining = requested + timedelta(hours=self.timeout_hours) - datetime.now(timezone.utc)
         if remaining.total_seconds() <= 0:
-            raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed")
-        self.wait("decision_count", {"bucket": self.bucket, "run_id": run_id,
-                                     "seen": max(seen, len(store.list(approval.decisions_prefix(run_id))))},
+            raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed; "
+                                       "nothing was deployed to prod")
+        settings = self._settings()
+        self.wait("approval_decisions", {"store": settings["store"], "table": settings["table"],
+                                         "bucket": self.bucket, "run_id": run_id,
+                                         "seen": max(seen, len(store.list(approval.decisions_prefix(run_id))))},
                   remaining.total_seconds())

@@ -30,11 +30,13 @@ def accounts_by_name() -> dict[str, str]:
 
 
 def stack(account_id: str) -> dict | None:
+    """The baseline stack as deployed; a planned-only stack (REVIEW_IN_PROGRESS) counts as none."""
     cfn = ctx().client("cloudformation", account_id)
     try:
-        return cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        found = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
     except cfn.exceptions.ClientError:
         return None
+    return None if found["StackStatus"] == "REVIEW_IN_PROGRESS" else found
 
 
 def prod_names() -> list[str]:
@@ -130,13 +132,22 @@ def test_rejected_approval_leaves_prod_untouched(fleet_env, fleet_dag):
     assert sc.search_products_as_admin()["ProductViewDetails"] == []
 
 
-def test_dry_run_deploys_nothing(fleet_env, fleet_dag):
+def test_dry_run_plans_but_deploys_nothing(fleet_env, fleet_dag):
     state, tasks = run_dag(fleet_dag, conf={"dry_run": True})
-    assert state == "success"
-    assert tasks["build.gates"] == "success"
-    assert tasks["beta.deploy"] == "skipped" and tasks["prod.rollout"] == "skipped"
+    assert state == "success", tasks
+    assert tasks["build.gates"] == "success" and tasks["prod.plan"] == "success"
+    assert tasks["beta.deploy"] == "skipped" and tasks["prod.approval"] == "skipped"
+    assert tasks["prod.rollout"] == "skipped" and tasks["prod.service_catalog"] == "skipped"
     ids = accounts_by_name()
+    # (A plan of a new stack is a CREATE change set, which AWS holds in an empty REVIEW_IN_PROGRESS stack.)
     assert all(stack(ids[a.name]) is None for a in FLEET.accounts)
+    plans = ctx().client("s3").list_objects_v2(Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
+                                               Prefix="plans/")["Contents"]
+    plan = json.loads(ctx().client("s3").get_object(Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
+                                                    Key=plans[0]["Key"])["Body"].read())
+    assert plan["summary"].startswith("8 accounts: 8 change") and not plan["empty"]
+    assert {r["account_name"] for r in plan["accounts"]} == set(prod_names())
+    assert all(r["adds"] == 8 and r["iam_changes"] == 1 for r in plan["accounts"])
 
 
 def test_secret_in_history_fails_build_and_cleansing_purges_the_remote(fleet_env, fleet_dag, tmp_path):

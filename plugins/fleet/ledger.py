@@ -1,0 +1,155 @@
+"""The per-account ledger: what each stack in each account last got, and the last bundle that worked.
+
+A DynamoDB table in the management account, created by the pipeline. It is what makes a rollout
+resumable and cheap to repeat: an account whose stack already runs this digest is skipped, a
+"rerun failed only" run picks the failures from here, and a halted wave is put back on each
+account's last known good bundle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from fleet.aws import AwsContext, error_code
+from fleet.stacks import DeployResult
+
+TABLE = "fleet-ledger"
+OK_STATUSES = {"created", "updated", "unchanged", "skipped", "rolled-back"}
+
+
+@dataclass
+class Entry:
+    account_id: str
+    region: str
+    stack_name: str
+    account_name: str = ""
+    bundle_digest: str = ""
+    status: str = ""
+    error_class: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+    updated_at: str = ""
+    last_good_digest: str | None = None
+    prior_good_digest: str | None = None  # the good digest before last_good: what a rollback returns to
+
+    def good_before(self, digest: str) -> str | None:
+        """The last bundle that worked here other than ``digest``."""
+        return self.last_good_digest if self.last_good_digest != digest else self.prior_good_digest
+
+    @property
+    def key(self) -> str:
+        return entry_key(self.account_id, self.region, self.stack_name)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+
+def entry_key(account_id: str, region: str, stack_name: str) -> str:
+    return f"{account_id}#{region}#{stack_name}"
+
+
+def error_class(error: str | None) -> str | None:
+    """A short, groupable class for an error message ("AccessDenied", "ROLLBACK_COMPLETE", ...)."""
+    if not error:
+        return None
+    head = error.split(":", 1)[0].strip()
+    return head if head and " " not in head else "Error"
+
+
+class Ledger:
+    def __init__(self, ctx: AwsContext, table: str = TABLE):
+        self.ddb = ctx.client("dynamodb")
+        self.table = table
+
+    def ensure_table(self, timeout: float = 120) -> None:
+        """Create the table on first use (on-demand billing, no capacity to plan)."""
+        try:
+            self.ddb.describe_table(TableName=self.table)
+            return
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+        try:
+            self.ddb.create_table(
+                TableName=self.table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                Tags=[{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}])
+        except Exception as exc:
+            if error_code(exc) != "ResourceInUseException":  # a concurrent task created it
+                raise
+        deadline = time.time() + timeout
+        while self.ddb.describe_table(TableName=self.table)["Table"]["TableStatus"] != "ACTIVE":
+            if time.time() > deadline:
+                raise TimeoutError(f"DynamoDB table {self.table} not ACTIVE after {timeout:.0f}s")
+            time.sleep(2)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """BatchGetItem in chunks of 100 (the API's limit), retrying unprocessed keys."""
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, Entry] = {}
+        for i in range(0, len(keys), 100):
+            request = {self.table: {"Keys": [{"pk": {"S": k}} for k in keys[i:i + 100]]}}
+            while request:
+                resp = self.ddb.batch_get_item(RequestItems=request)
+                for item in resp["Responses"].get(self.table, []):
+                    entry = _from_item(item)
+                    out[entry.key] = entry
+                request = resp.get("UnprocessedKeys") or None
+        return out
+
+    def record(self, results: Iterable[tuple[DeployResult, str]], run_id: str,
+               previous: dict[str, Entry] | None = None) -> list[Entry]:
+        """Write each (result, digest it deployed); a success also becomes the last known good digest."""
+        previous = previous if previous is not None else {}
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        entries = []
+        for r, digest in results:
+            before = previous.get(entry_key(r.account_id, r.region, r.stack_name))
+            before_good = before.last_good_digest if before else None
+            prior = before.prior_good_digest if before else None
+            if r.status in OK_STATUSES:
+                last_good = digest
+                if before_good and before_good != digest:
+                    prior = before_good
+            else:
+                last_good = before_good
+            entries.append(Entry(r.account_id, r.region, r.stack_name, r.account_name, digest, r.status,
+                                 error_class(r.error), r.error, round(r.seconds, 3), r.outputs, run_id, now,
+                                 last_good, prior))
+        for i in range(0, len(entries), 25):  # BatchWriteItem's limit
+            request = {self.table: [{"PutRequest": {"Item": _to_item(e)}} for e in entries[i:i + 25]]}
+            while request:
+                request = self.ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+        return entries
+
+    def scan(self) -> list[Entry]:
+        pages = self.ddb.get_paginator("scan").paginate(TableName=self.table)
+        return [_from_item(i) for page in pages for i in page.get("Items", [])]
+
+
+def _to_item(e: Entry) -> dict:
+    item = {"pk": {"S": e.key}, "account_id": {"S": e.account_id}, "region": {"S": e.region},
+            "stack_name": {"S": e.stack_name}, "account_name": {"S": e.account_name},
+            "bundle_digest": {"S": e.bundle_digest}, "status": {"S": e.status},
+            "seconds": {"N": str(e.seconds)}, "run_id": {"S": e.run_id}, "updated_at": {"S": e.updated_at},
+            "outputs": {"M": {k: {"S": v} for k, v in e.outputs.items()}}}
+    for name in ("error_class", "error", "last_good_digest", "prior_good_digest"):
+        value = getattr(e, name)
+        if value:
+            item[name] = {"S": value[:2000]}
+    return item
+
+
+def _from_item(item: dict) -> Entry:
+    s = lambda k: item[k]["S"] if k in item else None  # noqa: E731
+    return Entry(s("account_id"), s("region"), s("stack_name"), s("account_name") or "", s("bundle_digest") or "",
+                 s("status") or "", s("error_class"), s("error"), float(item.get("seconds", {}).get("N", 0)),
+                 {k: v["S"] for k, v in item.get("outputs", {}).get("M", {}).items()}, s("run_id") or "",
+                 s("updated_at") or "", s("last_good_digest"), s("prior_good_digest"))

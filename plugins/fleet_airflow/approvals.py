@@ -1,0 +1,58 @@
+"""What both approval paths share on the Airflow side: the store from the config, the signing key
+from the ``fleet_approval`` connection (or the secrets backend behind it), and the one-time
+publication of the approval request through SNS with the Amazon provider's SnsHook."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from fleet import approval
+
+log = logging.getLogger(__name__)
+
+
+def signing_key(conn_id: str) -> bytes:
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowFailException
+
+    conn = Connection.get(conn_id)
+    if not conn.password or len(conn.password) < 16:
+        raise AirflowFailException(f"connection {conn_id!r} must hold the approval signing key "
+                                   "(at least 16 characters) as its password")
+    return conn.password.encode()
+
+
+def settings_from_bundle(ctx, bucket: str, bundle_digest: str) -> dict:
+    """The ``approval`` section of the very bundle being approved (store, table, topic, ui)."""
+    from fleet import pipeline
+
+    return pipeline.approval_settings(ctx, pipeline.Bundle(bucket, bundle_digest, None))
+
+
+def publish_request(ctx, store, *, aws_conn_id: str, region: str, run_id: str, bundle_digest: str,
+                    plan_digest: str | None, summary: str, triggered_by: str | None, approvers: tuple[str, ...],
+                    timeout_hours: float, topic: str | None, ui_url: str | None = None) -> dict:
+    """Write the request (idempotent) and publish it to the SNS topic once per request.
+
+    The topic is created if missing (CreateTopic is idempotent) in the connection's account, the
+    management account. A request already published (a retried task) is not published again.
+    """
+    req = approval.request(store, run_id=run_id, bundle_digest=bundle_digest, plan_digest=plan_digest,
+                           summary=summary, triggered_by=triggered_by, approvers=approvers)
+    if topic and not req.get("notified"):
+        from airflow.providers.amazon.aws.hooks.sns import SnsHook
+
+        requested = datetime.fromisoformat(req["requested_at"])
+        deadline = (requested + timedelta(hours=float(timeout_hours))).isoformat(timespec="seconds")
+        subject, body = approval.request_message(req, deadline=deadline, ui_url=ui_url)
+        hook = SnsHook(aws_conn_id=aws_conn_id, region_name=region)
+        topic_arn = hook.get_conn().create_topic(
+            Name=topic, Tags=[{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}])["TopicArn"]
+        hook.publish_to_target(target_arn=topic_arn, message=body, subject=subject, message_attributes={
+            "run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest or "-"})
+        req = {**req, "notified": {"topic_arn": topic_arn,
+                                   "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+        store.put(approval.request_key(run_id), req)
+        log.info("Approval request published to %s", topic_arn)
+    return req

@@ -1,0 +1,127 @@
+"""The second approval path: decide in the Airflow UI (standard provider's human-in-the-loop).
+
+``FleetUIApprovalOperator`` is an ``ApprovalOperator`` (options Approve / Reject, plus a reason
+field) that runs *before* ``prod.approval`` when UI approval is on (``approval.ui: true`` in the
+bundle's config, or ``{"approval_ui": true}`` in the run's conf). It publishes the same approval
+request as the sensor, parks in Airflow 3.3's ``awaiting_input`` state (no worker slot, no
+trigger), and when someone answers in Required actions it writes the answer as a signed decision
+record (approver = the responding Airflow user, ``via: airflow-ui``) to the same store.
+
+It is deliberately not a gate itself: it never skips or releases anything downstream. The one
+gate stays ``prod.approval``, which judges the UI's record by exactly the rules it applies to
+``fleet approve`` records: signature, digests, allow-list, and not the user who triggered the run.
+A UI answer from someone outside ``approval.approvers`` is therefore recorded, ignored and logged,
+and the run keeps waiting for a valid decision (from either path) until the timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
+from airflow.sdk import Param
+from airflow.sdk.exceptions import AirflowSkipException
+
+from fleet import approval
+from fleet_airflow.hooks import FleetAwsHook
+
+
+class FleetUIApprovalOperator(ApprovalOperator):
+    template_fields: Sequence[str] = ("subject", "body", "bucket", "bundle_digest", "plan_digest", "summary",
+                                      "region", "pipeline_role", "approvers", "timeout_hours", "auto_approved")
+
+    def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str, approvers: Any,
+                 region: str, pipeline_role: str, timeout_hours: Any = 24, auto_approved: Any = False,
+                 aws_conn_id: str = "aws_default", key_conn_id: str = "fleet_approval", ui: bool | None = None,
+                 settings: dict | None = None, **kwargs):
+        kwargs.setdefault("subject", "Approve the prod rollout of bundle {{ ti.xcom_pull(task_ids='source.snapshot')"
+                                     "['digest'][:12] }}?")
+        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
+                                                     description="What you checked, or why you reject")})
+        super().__init__(**kwargs)
+        self.bucket, self.bundle_digest, self.plan_digest, self.summary = bucket, bundle_digest, plan_digest, summary
+        self.approvers, self.region, self.pipeline_role = approvers, region, pipeline_role
+        self.timeout_hours, self.auto_approved, self.ui = timeout_hours, auto_approved, ui
+        self.aws_conn_id, self.key_conn_id = aws_conn_id, key_conn_id
+        self.settings = settings  # store/table/topic/ui; default: the bundle's approval section
+
+    def _ctx(self):
+        return FleetAwsHook(aws_conn_id=self.aws_conn_id).fleet_context(self.region, self.pipeline_role)
+
+    def _settings(self) -> dict:
+        from fleet_airflow.approvals import settings_from_bundle
+
+        if self.settings is None:
+            self.settings = settings_from_bundle(self._ctx(), self.bucket, self.bundle_digest)
+        return self.settings
+
+    def _ui_wanted(self, context, settings: dict) -> bool:
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        if "approval_ui" in conf and conf["approval_ui"] is not None:
+            return bool(conf["approval_ui"])
+        param = (context.get("params") or {}).get("approval_ui")
+        if param is not None:  # the trigger form's choice; None: as the config says
+            return bool(param)
+        if self.ui is not None:
+            return bool(self.ui)
+        return bool(settings.get("ui"))
+
+    def execute(self, context):
+        from fleet_airflow.approvals import publish_request, signing_key
+
+        params = context.get("params") or {}
+        if params.get("dry_run"):
+            raise AirflowSkipException("dry run: no approval is asked for")
+        if str(self.auto_approved).lower() == "true":
+            raise AirflowSkipException("empty plan: approved automatically, no human needed")
+        settings = self._settings()
+        if not self._ui_wanted(context, settings):
+            raise AirflowSkipException("UI approval is off (approval.ui, or run conf approval_ui): "
+                                       "decide with `fleet approve`")
+        signing_key(self.key_conn_id)  # refuse to wait for an answer we could not sign
+        ctx = self._ctx()
+        store = approval.open_store(ctx, settings, self.bucket)
+        dag_run = context["dag_run"]
+        try:
+            url = self.generate_link_to_ui_from_context(context=context)
+        except Exception:  # no [api] base_url configured: the request still names the task
+            url = f"dags/{dag_run.dag_id}/runs/{context['run_id']}/tasks/{self.task_id}/required_actions"
+        req = publish_request(
+            ctx, store, aws_conn_id=self.aws_conn_id, region=self.region, run_id=context["run_id"],
+            bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
+            triggered_by=getattr(dag_run, "triggering_user_name", None), approvers=tuple(self.approvers),
+            timeout_hours=float(self.timeout_hours), topic=settings.get("topic"), ui_url=url)
+        self.body = "\n".join([
+            f"**Plan:** {self.summary}", "",
+            f"- run: `{context['run_id']}`",
+            f"- bundle digest: `{self.bundle_digest}`",
+            f"- plan digest: `{self.plan_digest or '-'}`",
+            f"- allowed approvers: {', '.join(self.approvers)} (not the user who triggered the run: "
+            f"{req.get('triggered_by') or '-'})", "",
+            "Your answer is recorded as a signed decision for `prod.approval`, the gate, which accepts it "
+            "only from an allowed approver. Outside Airflow: " + f"`{req['command']}`"])
+        self.response_timeout = timedelta(hours=float(self.timeout_hours))
+        return super().execute(context)
+
+    def execute_complete(self, context, event: dict[str, Any]) -> dict:
+        # HITLOperator's checks (valid option, params), but not ApprovalOperator's skipping: a
+        # "Reject" is a decision for the gate to act on, with its reason, not a silent skip.
+        ret = HITLOperator.execute_complete(self, context=context, event=event)
+        chosen = ret["chosen_options"][0]
+        user = ret.get("responded_by_user") or {}
+        approver = user.get("name") or user.get("id")
+        if not approver:
+            raise ValueError("the human-in-the-loop answer names no user; nothing recorded")
+        from fleet_airflow.approvals import signing_key
+
+        settings = self._settings()
+        store = approval.open_store(self._ctx(), settings, self.bucket)
+        reason = str((ret.get("params_input") or {}).get("reason") or "")
+        record = approval.record_decision(
+            store, run_id=context["run_id"], bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None,
+            approver=str(approver), approve=chosen == self.APPROVE, reason=reason,
+            key=signing_key(self.key_conn_id), via="airflow-ui")
+        self.log.info("Recorded the UI decision %s by %s for prod.approval to judge", record["decision"], approver)
+        return {k: v for k, v in record.items() if k != "signature"}

@@ -1,0 +1,175 @@
+"""The gate as Airflow runs it, without a scheduler: ExternalApprovalSensor (publishes the request
+through SNS, decides or defers), FleetPollTrigger's timeout, and the UI path's record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timezone
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
+
+from fleet import approval
+from fleet_airflow.hitl import FleetUIApprovalOperator
+from fleet_airflow.sensors import ExternalApprovalSensor
+from fleet_airflow.triggers import FleetPollTrigger
+
+from .conftest import BUCKET, context
+
+RUN = "manual__2026-11-28T10:00:00+00:00"
+BUNDLE, PLAN = "b" * 64, "p" * 64
+APPROVERS = ["platform-lead", "security-lead"]
+
+
+def sensor(store: str = "s3", timeout_hours: float = 24, **kw) -> ExternalApprovalSensor:
+    return ExternalApprovalSensor(
+        task_id="approval", bucket=BUCKET, region="us-east-1", pipeline_role="OrganizationAccountAccessRole",
+        bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 change", approvers=APPROVERS,
+        timeout_hours=timeout_hours, store=store, table="fleet-approvals-test", topic="fleet-approvals",
+        poll_interval=0.05, **kw)
+
+
+def the_store(aws, kind: str = "s3"):
+    return approval.open_store(aws, {"store": kind, "table": "fleet-approvals-test"}, BUCKET)
+
+
+def subscribed_queue(aws) -> str:
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    topic = sns.create_topic(Name="fleet-approvals")["TopicArn"]
+    url = sqs.create_queue(QueueName="approvers")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "false"})
+    return url
+
+
+@pytest.mark.parametrize("kind", ["s3", "dynamodb"])
+def test_request_is_published_once_then_the_sensor_defers(aws, kind):
+    queue = subscribed_queue(aws)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(kind).execute(context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, FleetPollTrigger) and trigger.probe == "approval_decisions"
+    assert "key" not in json.dumps(trigger.serialize()[1]).lower()  # no secret travels to the triggerer
+    assert trigger.probe_kwargs["store"] == kind
+
+    with pytest.raises(TaskDeferred):
+        sensor(kind).execute(context())  # a retried task: the same request, not published again
+    messages = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    note = json.loads(messages[0]["Body"])
+    assert note["Subject"].startswith("fleet-pipeline: approval needed")
+    for text in (RUN, BUNDLE, PLAN, "8 accounts: 8 change", f"fleet approve {RUN} --approver",
+                 "--reject", "alice (may not approve this run)"):
+        assert text in note["Message"], text
+    req = the_store(aws, kind).get(approval.request_key(RUN))
+    assert req["notified"]["topic_arn"].endswith(":fleet-approvals") and req["triggered_by"] == "alice"
+
+
+def test_approval_releases_rejection_fails_with_reason(aws, signing_key):
+    with pytest.raises(TaskDeferred):
+        sensor().execute(context())
+    store = the_store(aws)
+    approval.decide(store, run_id=RUN, approver="security-lead", approve=True, reason="reviewed", key=signing_key)
+    decision = sensor().execute_complete(context(), {"status": "ready", "value": 1})
+    assert decision["approver"] == "security-lead" and decision["decision"] == "approve"
+
+    other = "manual__2026-11-28T11:00:00+00:00"
+    with pytest.raises(TaskDeferred):
+        sensor().execute(context(other))
+    approval.decide(store, run_id=other, approver="platform-lead", approve=False, reason="change freeze",
+                    key=signing_key)
+    with pytest.raises(AirflowFailException, match="rejected: reject by platform-lead .*: change freeze"):
+        sensor().execute_complete(context(other), {"status": "ready", "value": 1})
+
+
+def test_ignored_records_are_logged_and_waited_past(aws, signing_key, capsys):
+    with pytest.raises(TaskDeferred):
+        sensor().execute(context(triggered_by="platform-lead"))
+    store = the_store(aws)
+    approval.decide(store, run_id=RUN, approver="platform-lead", approve=True, reason="mine", key=signing_key)
+    approval.decide(store, run_id=RUN, approver="mallory", approve=True, reason="", key=signing_key)
+    capsys.readouterr()
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor().execute_complete(context(triggered_by="platform-lead"), {"status": "ready", "value": 2})
+    assert deferred.value.trigger.probe_kwargs["seen"] == 2  # wakes only for a third record
+    logged = "".join(capsys.readouterr())  # the task logger writes to the console outside a task runner
+    assert "Ignored approval record" in logged and "segregation of duties" in logged
+    assert "'mallory' is not in approval.approvers" in logged
+
+
+def test_no_decision_before_the_timeout_fails_closed(aws):
+    tiny = 4 / 3600  # four seconds: the request time has whole seconds, and a loaded CI machine is slow
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(timeout_hours=tiny).execute(context())
+    trigger = deferred.value.trigger
+    assert 0 < trigger.timeout_seconds <= 4
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+    assert asyncio.run(first_event()) == {"status": "timeout"}  # the triggerer's verdict
+    with pytest.raises(AirflowFailException, match="failing closed"):
+        sensor(timeout_hours=tiny).execute_complete(context(), {"status": "timeout"})
+    time.sleep(max(0.0, trigger.timeout_seconds - 1))  # the trigger already waited most of it
+    with pytest.raises(AirflowFailException, match="failing closed"):  # re-checked on any wake-up
+        sensor(timeout_hours=tiny).execute_complete(context(), {"status": "ready", "value": 1})
+
+
+def test_the_trigger_wakes_on_a_new_record(aws, signing_key):
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor().execute(context())
+    trigger = deferred.value.trigger
+    approval.decide(the_store(aws), run_id=RUN, approver="platform-lead", approve=True, reason="", key=signing_key)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+    assert asyncio.run(first_event()) == {"status": "ready", "value": 1}
+
+
+def test_a_sensor_without_signing_key_fails_before_waiting(aws, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_FLEET_APPROVAL", json.dumps({"conn_type": "generic", "password": "x" * 8}))
+    with pytest.raises(AirflowFailException, match="signing key"):
+        sensor().execute(context())
+
+
+# -- the UI path: the human-in-the-loop task records a signed decision; the sensor judges it ---------
+
+def ui_task(**kw) -> FleetUIApprovalOperator:
+    return FleetUIApprovalOperator(
+        task_id="ui_approval", bucket=BUCKET, region="us-east-1", pipeline_role="OrganizationAccountAccessRole",
+        bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 change", approvers=APPROVERS,
+        settings={"store": "s3", "table": "fleet-approvals-test", "topic": "fleet-approvals", "ui": False}, **kw)
+
+
+def answer(option: str, user: str, reason: str = "") -> dict:
+    return {"chosen_options": [option], "params_input": {"reason": reason},
+            "responded_at": datetime.now(timezone.utc), "responded_by_user": {"id": user, "name": user}}
+
+
+@pytest.mark.parametrize("triggered_by, user, option, outcome", [
+    ("alice", "security-lead", "Approve", "approved"),
+    ("alice", "security-lead", "Reject", "rejected"),
+    ("alice", "mallory", "Approve", "waiting"),            # not an approver: recorded, ignored
+    ("security-lead", "security-lead", "Approve", "waiting"),  # approving their own run
+])
+def test_a_ui_answer_becomes_a_signed_record_the_gate_judges(aws, signing_key, triggered_by, user, option, outcome):
+    store = the_store(aws)
+    approval.request(store, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, summary="s",
+                     triggered_by=triggered_by, approvers=tuple(APPROVERS))
+    written = ui_task().execute_complete(context(triggered_by=triggered_by), answer(option, user, "looked at it"))
+    assert written["via"] == "airflow-ui" and written["approver"] == user and written["reason"] == "looked at it"
+    v = approval.evaluate(store, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, key=signing_key,
+                          approvers=tuple(APPROVERS), triggered_by=triggered_by)
+    assert v.state == outcome, v.ignored
+    if outcome == "waiting":
+        assert len(v.ignored) == 1
+
+
+def test_ui_task_skips_unless_asked_for(aws):
+    with pytest.raises(AirflowSkipException, match="UI approval is off"):
+        ui_task().execute(context())
+    with pytest.raises(AirflowSkipException, match="empty plan"):
+        ui_task(auto_approved=True).execute(context(conf={"approval_ui": True}))

@@ -1,0 +1,142 @@
+"""Waves, tolerance, rollback to last good, the ledger, rerun-failed-only, resume, the plan, bake health."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from fleet import health, pipeline, stacks
+from fleet.ledger import Ledger
+from fleet.org import read_org
+
+from .conftest import make_bundle
+
+
+def failing_in(names: set[str]):
+    """A deploy that fails in the named accounts before touching them (as AccessDenied would)."""
+    def deploy(ctx, target, digest, **kw):
+        if target.account_name in names:
+            return stacks.DeployResult(target.account_id, target.account_name, target.region, target.stack_name,
+                                       "failed", error="AccessDenied: injected by the test")
+        return stacks.deploy(ctx, target, digest, **kw)
+    return deploy
+
+
+def run(ctx, bundle, *, tolerance=0, deploy=stacks.deploy, rerun_failed_only=False, run_id="r"):
+    from fleet import rollout
+
+    fleet, waves = pipeline.prod_waves(ctx, bundle)
+    ledger = Ledger(ctx)
+    ledger.ensure_table()
+    return rollout.run_waves(ctx, waves, bundle.digest, max_concurrent=4, failure_tolerance=tolerance,
+                             deploy=deploy, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
+                             rollback=pipeline.rollback_to_last_good(ctx, bundle, log=lambda *_: None))
+
+
+def statuses(result) -> dict[str, str]:
+    return {r.account_name: r.status for w in result.waves for r in w.results}
+
+
+def retention_of(ctx, account_id: str) -> str:
+    s = ctx.client("cloudformation", account_id).describe_stacks(StackName="fleet-security-baseline")["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in s["Parameters"]}["RetentionDays"]
+
+
+def test_first_rollout_creates_then_a_rerun_skips_everything(fleet_ctx, tmp_path):
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    first = run(fleet_ctx, a)
+    assert not first.halted and set(statuses(first).values()) == {"created"}
+    assert [len(w.results) for w in first.waves] == [1, 1, 6]
+    again = run(fleet_ctx, a, run_id="r2")
+    assert set(statuses(again).values()) == {"skipped"}
+    entries = Ledger(fleet_ctx).scan()
+    assert len(entries) == 8 and {e.last_good_digest for e in entries} == {a.digest}
+
+
+def test_tolerance_zero_halts_after_the_first_failing_wave_and_rolls_it_back(fleet_ctx, tmp_path):
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    b = make_bundle(fleet_ctx, tmp_path, "b", "400")
+    run(fleet_ctx, a)
+    result = run(fleet_ctx, b, deploy=failing_in({"app-prod-03"}), run_id="rb")
+    assert result.halted
+    assert [w.index for w in result.waves] == [0, 1, 2] and result.waves[-1].failed_accounts == ["app-prod-03"]
+    wave3 = {r.account_name: r for r in result.waves[2].results}
+    assert wave3["app-prod-04"].status == "updated" and wave3["app-prod-03"].status == "failed"
+    # Every account of the failed wave is back on bundle a, the updated ones included.
+    back = {r.account_name: r.status for r in result.waves[2].rolled_back}
+    assert set(back) == {f"app-prod-0{i}" for i in range(3, 9)} and set(back.values()) == {"rolled-back"}
+    for r in result.waves[2].results:
+        assert retention_of(fleet_ctx, r.account_id) == "365"
+    # Earlier waves keep b (their wave passed).
+    assert retention_of(fleet_ctx, result.waves[0].results[0].account_id) == "400"
+
+
+def test_halt_leaves_later_waves_untouched(fleet_ctx, tmp_path):
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    result = run(fleet_ctx, a, deploy=failing_in({"app-prod-01"}))
+    assert result.halted and len(result.waves) == 1
+    assert result.not_started == [f"app-prod-0{i}" for i in range(2, 9)]
+    cfn_ids = [r.account_id for r in result.waves[0].results]
+    assert pipeline.stacks.describe_stack(fleet_ctx, pipeline.stacks.StackTarget(
+        cfn_ids[0], "", "us-east-1", "fleet-security-baseline", "")) is None
+
+
+def test_tolerance_two_continues_past_two_failures(fleet_ctx, tmp_path):
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    result = run(fleet_ctx, a, tolerance=2, deploy=failing_in({"app-prod-04", "app-prod-05"}))
+    assert not result.halted and len(result.waves) == 3
+    assert statuses(result)["app-prod-04"] == "failed" and statuses(result)["app-prod-08"] == "created"
+
+
+def test_rerun_failed_only_deploys_just_the_failures(fleet_ctx, tmp_path):
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    run(fleet_ctx, a, tolerance=2, deploy=failing_in({"app-prod-04", "app-prod-05"}))
+    again = run(fleet_ctx, a, rerun_failed_only=True, run_id="again")
+    s = statuses(again)
+    assert s["app-prod-04"] == s["app-prod-05"] == "created"
+    assert {n for n, v in s.items() if v == "skipped"} == {f"app-prod-0{i}" for i in (1, 2, 3, 6, 7, 8)}
+    assert all(e.status in {"created", "skipped"} for e in Ledger(fleet_ctx).scan())
+
+
+def test_a_killed_run_resumes_without_duplicates(fleet_ctx, tmp_path):
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    fleet, waves = pipeline.prod_waves(fleet_ctx, a)
+    # The killed run got as far as executing three accounts' change sets, and recorded nothing.
+    for t in waves[2][:3]:
+        assert stacks.deploy(fleet_ctx, t, a.digest).status == "created"
+    resumed = run(fleet_ctx, a, run_id="resumed")
+    s = statuses(resumed)
+    assert [s[t.account_name] for t in waves[2][:3]] == ["unchanged"] * 3
+    assert sum(v == "created" for v in s.values()) == 5
+    for w in waves:
+        for t in w:
+            cfn = fleet_ctx.client("cloudformation", t.account_id)
+            assert len(cfn.list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])["StackSummaries"]) == 1
+
+
+def test_plan_on_no_change_is_empty_and_on_a_change_counts_it(fleet_ctx, tmp_path):
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    fresh = pipeline.prod_plan(fleet_ctx, a, run_id="p0")
+    assert not fresh["empty"] and fresh["totals"]["adds"] == 64 and fresh["totals"]["iam_changes"] == 8
+    run(fleet_ctx, a)
+    same = pipeline.prod_plan(fleet_ctx, a, run_id="p1")
+    assert same["empty"] and same["auto_approve"] and same["summary"].startswith("8 accounts: 0 change")
+    b = make_bundle(fleet_ctx, tmp_path, "b", "400")
+    changed = pipeline.prod_plan(fleet_ctx, b, run_id="p2")
+    assert not changed["empty"] and changed["totals"]["modifies"] >= 8 and changed["totals"]["adds"] == 0
+    assert changed["plan_digest"] != same["plan_digest"]
+    assert "8 accounts: 8 change" in changed["summary"]
+
+
+def test_bake_breach_on_a_firing_alarm_and_done_after_the_bake_time(fleet_ctx):
+    ids = {a.name: a.id for a in read_org(fleet_ctx).accounts}
+    canaries = [{"account_id": ids[n], "account_name": n, "region": "us-east-1"} for n in ("canary-01", "canary-02")]
+    start = datetime.now(timezone.utc)
+    assert health.bake_status(fleet_ctx, canaries, start.isoformat(), 30, now=start + timedelta(minutes=5)) is None
+    done = health.bake_status(fleet_ctx, canaries, start.isoformat(), 30, now=start + timedelta(minutes=31))
+    assert done == {"state": "done", "baked_minutes": 30}
+    cw = fleet_ctx.client("cloudwatch", ids["canary-02"])
+    cw.put_metric_alarm(AlarmName="5xx-rate", MetricName="5xx", Namespace="App", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    cw.set_alarm_state(AlarmName="5xx-rate", StateValue="ALARM", StateReason="canary errors")
+    breach = health.bake_status(fleet_ctx, canaries, start.isoformat(), 30, now=start + timedelta(minutes=5))
+    assert breach == {"state": "breach", "breaches": ["canary-02/us-east-1: alarm 5xx-rate in ALARM"]}
