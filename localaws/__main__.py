@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=daemon.DEFAULT_PORT)
     serve.add_argument("--config")
     serve.add_argument("--log-file", type=Path)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 only inside a container)")
 
     args = parser.parse_args(argv)  # exits 2 on bad usage
     if args.command == "up":
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from localaws.server import LocalAwsError, serve_forever
 
     try:
-        serve_forever(args.port, args.config, args.log_file)
+        serve_forever(args.port, args.config, args.log_file, host=args.host)
     except LocalAwsError as exc:
         print(f"local AWS: {exc}", file=sys.stderr)
         return daemon.NOT_RUNNING

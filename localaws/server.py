@@ -86,7 +86,9 @@ class LocalAws:
     """
 
     def __init__(self, port: int = 0, fleet_config: Any = None,
-                 extensions: Iterable[Extension] | None = None):
+                 extensions: Iterable[Extension] | None = None, host: str = HOST):
+        # host: loopback unless a container must serve its neighbours (docker-compose's local-aws).
+        self.host = host
         self.requested_port = port
         self.fleet_config = fleet_config
         self.extensions = extensions
@@ -118,7 +120,7 @@ class LocalAws:
         if self.requested_port and not port_free(self.requested_port):
             raise in_use
         try:
-            self._server = make_server(HOST, self.requested_port, app,
+            self._server = make_server(self.host, self.requested_port, app,
                                        threaded=True, request_handler=_quiet_handler())
         except SystemExit as exc:
             # werkzeug answers EADDRINUSE with a message on stderr and sys.exit(1); a race
@@ -213,7 +215,7 @@ def wait_until_answers(endpoint_url: str, timeout: float = 15.0,
     return None
 
 
-def serve_forever(port: int, fleet_config: Any = None, log_file: Path | None = None) -> None:
+def serve_forever(port: int, fleet_config: Any = None, log_file: Path | None = None, host: str = HOST) -> None:
     """Run local AWS in the foreground until SIGTERM/SIGINT (the daemon's child runs this)."""
     import signal
 
@@ -228,5 +230,5 @@ def serve_forever(port: int, fleet_config: Any = None, log_file: Path | None = N
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with LocalAws(port=port, fleet_config=fleet_config):
+    with LocalAws(port=port, fleet_config=fleet_config, host=host):
         stop.wait()

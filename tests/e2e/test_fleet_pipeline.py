@@ -78,9 +78,11 @@ def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
     assert [s["PrincipalId"] for s in shares["PortfolioShareDetails"]] == [
         read_org(ctx(), with_tags=False).ou_id("Workloads")]
 
-    # The same bundle again: everything is already there, nothing is created twice.
+    # The same bundle again: everything is already there, nothing is created twice, and the empty
+    # plan is approved automatically (no human asked).
     state, tasks = run_dag(fleet_dag, approver=Approver())
     assert state == "success", tasks
+    assert tasks["prod.auto_approve"] == "success" and tasks["prod.approval"] == "skipped"
     assert len(catalog_versions()) == 1
     assert len(portfolio) == 1 and len(sc.list_portfolios()["PortfolioDetails"]) == 1
     for name in deployed:
