@@ -88,7 +88,12 @@ with DAG(
             from fleet.spec import load_fleet
             from fleet_airflow.hooks import FleetAwsHook
 
-            fleet = load_fleet(Path(params["fleet_repo"]) / "fleet.yaml")
+            from fleet.spec import SpecError
+
+            try:
+                fleet = load_fleet(Path(params["fleet_repo"]) / "fleet.yaml")
+            except SpecError as exc:  # a bad config is a verdict: retrying cannot fix it
+                _fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
             org = fleet.organization
             ctx: AwsContext = FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role)
             ctx.require_management_account(org.management_account)

@@ -1,0 +1,115 @@
+"""Snapshots are content-addressed and deterministic; waves cover every account exactly once."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fleet import report, rollout, source
+from fleet.spec import Wave
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "include", tmp_path / "include")
+    return tmp_path / "include"
+
+
+def test_same_content_same_digest_and_byte_identical_bundle(repo, tmp_path):
+    other = tmp_path / "copy"
+    shutil.copytree(repo, other)
+    a, b = source.snapshot(repo), source.snapshot(other)
+    assert a.digest == b.digest and a.files == b.files
+    assert source.bundle_bytes(a) == source.bundle_bytes(b)
+
+
+def test_one_changed_byte_changes_the_digest(repo):
+    before = source.snapshot(repo).digest
+    template = repo / "templates" / "security-baseline.yaml"
+    template.write_bytes(template.read_bytes().replace(b"365", b"366", 1))
+    assert source.snapshot(repo).digest != before
+
+
+def test_in_a_git_repo_only_tracked_and_unignored_files_count_and_the_commit_is_recorded(repo):
+    git(repo, "init", "-q", "-b", "main")
+    (repo / ".gitignore").write_text("*.log\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    (repo / "debug.log").write_text("noise")
+    snap = source.snapshot(repo)
+    assert "debug.log" not in snap.files and ".gitignore" in snap.files
+    assert snap.commit == git(repo, "rev-parse", "HEAD") and not snap.dirty
+
+
+def test_source_ref_snapshots_another_commit(repo):
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD")
+    old = source.snapshot(repo)
+    (repo / "templates" / "extra.yaml").write_text("Resources: {}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "two")
+    assert "templates/extra.yaml" in source.snapshot(repo).files
+    at_first = source.snapshot(repo, ref=first)
+    assert at_first.commit == first and at_first.digest == old.digest
+    with pytest.raises(source.SourceError, match="not a commit, branch or tag"):
+        source.snapshot(repo, ref="no-such-branch")
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(source.SourceError, match="does not exist"):
+        source.snapshot(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("n, waves, sizes", [
+    (8, [Wave(count=1), Wave(percent=25), Wave(percent=100)], [1, 1, 6]),
+    (1000, [Wave(count=1), Wave(percent=25), Wave(percent=100)], [1, 249, 750]),
+    (2, [Wave(count=1), Wave(percent=25), Wave(percent=100)], [1, 1]),
+    (1, [Wave(count=5), Wave(percent=100)], [1]),
+    (10, [Wave(percent=10), Wave(percent=50), Wave(percent=100)], [1, 4, 5]),
+    (0, [Wave(percent=100)], []),
+])
+def test_waves_are_cumulative_and_cover_every_account_once(n, waves, sizes):
+    accounts = [f"a{i}" for i in range(n)]
+    planned = rollout.plan_waves(accounts, waves)
+    assert [len(w) for w in planned] == sizes
+    assert [a for w in planned for a in w] == accounts
+
+
+def test_run_waves_halts_past_the_tolerance_and_names_untouched_accounts():
+    from fleet.stacks import DeployResult, StackTarget
+
+    targets = [[StackTarget(f"{i:012d}", f"acct-{i}", "us-east-1", "s", "") for i in ids]
+               for ids in ([1], [2, 3], [4, 5])]
+
+    def deploy(ctx, t, digest):
+        status = "failed" if t.account_name in {"acct-2", "acct-3"} else "created"
+        return DeployResult(t.account_id, t.account_name, t.region, t.stack_name, status)
+
+    halted = rollout.run_waves(None, targets, "d", max_concurrent=2, failure_tolerance=1, deploy=deploy)
+    assert halted.halted and len(halted.waves) == 2 and halted.not_started == ["acct-4", "acct-5"]
+    tolerant = rollout.run_waves(None, targets, "d", max_concurrent=2, failure_tolerance=[0, 2, 0], deploy=deploy)
+    assert not tolerant.halted and len(tolerant.waves) == 3
+
+
+def test_report_text_and_html_name_every_stage_and_account():
+    doc = report.build("run-1", {"digest": "d" * 64, "commit": "c" * 40, "bucket": "b"}, {
+        "beta": {"status": "success", "summary": "1 stacks", "accounts": [
+            {"account": "beta-test", "account_id": "1", "region": "us-east-1", "status": "created", "detail": ""}]},
+        "prod": {"status": "failed", "summary": "HALTED", "accounts": [
+            {"account": "<app>", "account_id": "2", "region": "us-east-1", "status": "failed", "detail": "x"}]}})
+    text = report.to_text(doc)
+    assert "beta       success" in text and "prod       failed" in text and "beta-test" in text
+    html = report.to_html(doc)
+    assert "&lt;app&gt;" in html and "<app>" not in html
