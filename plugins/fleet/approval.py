@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from fleet.aws import AwsContext, error_code
+from fleet.aws import AwsContext, ensure_table, error_code
 
 DECISIONS = ("approve", "reject")
 KEY_ENV = "FLEET_APPROVAL_KEY"
@@ -78,24 +78,7 @@ class DynamoStore:
             self.ensure_table()
 
     def ensure_table(self) -> None:
-        try:
-            self.ddb.describe_table(TableName=self.table)
-            return
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-        try:
-            self.ddb.create_table(
-                TableName=self.table, BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                      {"AttributeName": "sk", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                SSESpecification={"Enabled": True},
-                Tags=[{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}])
-        except Exception as exc:
-            if error_code(exc) != "ResourceInUseException":  # made by a concurrent caller
-                raise
-        self.ddb.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        ensure_table(self.ddb, self.table, {"pk": "HASH", "sk": "RANGE"})
 
     @staticmethod
     def _split(key: str) -> tuple[str, str]:

@@ -131,3 +131,24 @@ def error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
     return None
+
+
+def ensure_table(ddb, name: str, keys: dict[str, str]) -> None:
+    """Create an on-demand, encrypted DynamoDB table with string ``keys`` (name -> HASH | RANGE)
+    unless it exists; safe when several tasks race to create it. Returns once it is ACTIVE."""
+    try:
+        ddb.describe_table(TableName=name)
+        return
+    except Exception as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    try:
+        ddb.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST", SSESpecification={"Enabled": True},
+            KeySchema=[{"AttributeName": k, "KeyType": kind} for k, kind in keys.items()],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            Tags=[{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}])
+    except Exception as exc:
+        if error_code(exc) != "ResourceInUseException":  # made by a concurrent caller
+            raise
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})

@@ -8,12 +8,11 @@ account's last known good bundle.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from fleet.aws import AwsContext, error_code
+from fleet.aws import AwsContext, ensure_table
 from fleet.stacks import DeployResult
 
 TABLE = "fleet-ledger"
@@ -67,28 +66,9 @@ class Ledger:
         self.ddb = ctx.client("dynamodb")
         self.table = table
 
-    def ensure_table(self, timeout: float = 120) -> None:
-        """Create the table on first use (on-demand billing, no capacity to plan)."""
-        try:
-            self.ddb.describe_table(TableName=self.table)
-            return
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-        try:
-            self.ddb.create_table(
-                TableName=self.table, BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                Tags=[{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}])
-        except Exception as exc:
-            if error_code(exc) != "ResourceInUseException":  # a concurrent task created it
-                raise
-        deadline = time.time() + timeout
-        while self.ddb.describe_table(TableName=self.table)["Table"]["TableStatus"] != "ACTIVE":
-            if time.time() > deadline:
-                raise TimeoutError(f"DynamoDB table {self.table} not ACTIVE after {timeout:.0f}s")
-            time.sleep(2)
+    def ensure_table(self) -> None:
+        """Create the table on first use (on-demand billing: no capacity to plan)."""
+        ensure_table(self.ddb, self.table, {"pk": "HASH"})
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
         """BatchGetItem in chunks of 100 (the API's limit), retrying unprocessed keys."""
