@@ -66,7 +66,10 @@ def default_extensions() -> list[Extension]:
     service_catalog = _optional("localaws.servicecatalog", "ServiceCatalogExtension")
     if service_catalog is not None:
         extensions.append(service_catalog())
+    from localaws.drift import DriftExtension
     from localaws.unsupported import UnsupportedServiceExtension
+
+    extensions.append(DriftExtension())
 
     extensions.append(UnsupportedServiceExtension())  # last: it claims only what nothing else serves
     return extensions

@@ -26,3 +26,12 @@ os.environ.update({
     "AWS_DEFAULT_REGION": "us-east-1",
 })
 os.environ.pop("AWS_PROFILE", None)
+
+
+def aws_connection(endpoint_url: str) -> str:
+    """An Airflow AWS connection (JSON) to local AWS, with the session's dummy credentials."""
+    import json
+
+    return json.dumps({"conn_type": "aws", "login": os.environ["AWS_ACCESS_KEY_ID"],
+                       "password": os.environ["AWS_SECRET_ACCESS_KEY"],
+                       "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"}})
