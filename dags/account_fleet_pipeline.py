@@ -236,6 +236,7 @@ with DAG(
                                         only=params["targets"] or None,
                                         rerun_failed_only=params["rerun_failed_only"])
             if doc["halted"]:
+                ti.xcom_push(key="return_value", value=doc)  # the run report names every account from it
                 failed = [a for w in doc["waves"] for a in w["failed_accounts"]]
                 _fail(f"rollout halted: failed {', '.join(failed)}; put back on last good: "
                       f"{sum(len(w['rolled_back']) for w in doc['waves'])} stacks; never touched: "

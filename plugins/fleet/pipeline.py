@@ -338,7 +338,9 @@ def write_report(ctx: AwsContext | None, run_id: str, states: dict, xcoms: dict)
         elif deployed:
             stages[env]["accounts"] = report.account_rows(deployed)
     if roll := xcoms.get("prod.rollout"):
-        rows = [r for w in roll["waves"] for r in w["results"]]
+        back = {(r["account_id"], r["region"]): r["status"] for w in roll["waves"] for r in w.get("rolled_back", [])}
+        rows = [{**r, "status": f"{r['status']}, then {back[(r['account_id'], r['region'])]}"}
+                if (r["account_id"], r["region"]) in back else r for w in roll["waves"] for r in w["results"]]
         stages["prod"]["accounts"] = report.account_rows(rows) + [
             {"account": n, "account_id": "", "region": "", "status": "not started", "detail": ""}
             for n in roll["not_started"]]

@@ -174,3 +174,23 @@ def test_secret_in_history_fails_build_and_cleansing_purges_the_remote(fleet_env
     # The remote's history no longer holds the key on any ref.
     log = git(remote, "log", "--all", "-p").stdout
     assert "QYLPMN5HHHFPZAM2" not in log and "notes.txt" in log
+
+
+def test_a_failing_first_wave_halts_the_rollout_and_the_report_names_every_account(fleet_env, fleet_dag):
+    # A real CloudFormation failure: a role of the same name already exists in the canary prod account.
+    ids = accounts_by_name()
+    ctx().client("iam", ids["app-prod-01"]).create_role(RoleName="fleet-audit", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))
+    state, tasks = run_dag(fleet_dag, approver=Approver())
+    assert state == "failed" and tasks["prod.rollout"] == "failed"
+    assert tasks["prod.service_catalog"] == "upstream_failed"
+    assert all(stack(ids[n]) is None for n in prod_names()[1:])  # later waves untouched
+    bucket = source.artifacts_bucket("123456789012", "us-east-1")
+    key = next(o["Key"] for o in ctx().client("s3").list_objects_v2(Bucket=bucket, Prefix="reports/")["Contents"]
+               if o["Key"].endswith("report.json"))
+    doc = json.loads(ctx().client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    prod = {row["account"]: row for row in doc["stages"]["prod"]["accounts"]}
+    assert set(prod) == set(prod_names())
+    assert prod["app-prod-01"]["status"] == "failed" and "fleet-audit" in prod["app-prod-01"]["detail"]
+    assert {prod[n]["status"] for n in prod_names()[1:]} == {"not started"}

@@ -140,3 +140,21 @@ def test_bake_breach_on_a_firing_alarm_and_done_after_the_bake_time(fleet_ctx):
     cw.set_alarm_state(AlarmName="5xx-rate", StateValue="ALARM", StateReason="canary errors")
     breach = health.bake_status(fleet_ctx, canaries, start.isoformat(), 30, now=start + timedelta(minutes=5))
     assert breach == {"state": "breach", "breaches": ["canary-02/us-east-1: alarm 5xx-rate in ALARM"]}
+
+
+def test_canaries_are_put_back_on_their_last_good_bundle_after_a_bake_breach(fleet_ctx, tmp_path):
+    """What gamma.bake does on a breach: every canary back on the bundle before this one."""
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    b = make_bundle(fleet_ctx, tmp_path, "b", "400")
+    for bundle in (a, b):
+        started = pipeline.start_deployments(fleet_ctx, bundle, "gamma")
+        doc = pipeline.integration_tests(fleet_ctx, started, health=True, bundle=bundle, run_id=bundle.digest[:8])
+        assert not doc["failed_deployments"] and not doc["failed_checks"]
+    canaries = started
+    assert {retention_of(fleet_ctx, d["account_id"]) for d in canaries} == {"400"}
+    back = pipeline.roll_back(fleet_ctx, b, canaries, "breach", log=lambda *_: None)
+    assert sorted(r["account_name"] for r in back) == ["canary-01", "canary-02"]
+    assert {r["status"] for r in back} == {"rolled-back"}
+    assert {retention_of(fleet_ctx, d["account_id"]) for d in canaries} == {"365"}
+    entries = {e.account_name: e for e in Ledger(fleet_ctx).scan()}
+    assert entries["canary-01"].bundle_digest == a.digest and entries["canary-01"].status == "rolled-back"
