@@ -35,3 +35,28 @@ def aws_connection(endpoint_url: str) -> str:
     return json.dumps({"conn_type": "aws", "login": os.environ["AWS_ACCESS_KEY_ID"],
                        "password": os.environ["AWS_SECRET_ACCESS_KEY"],
                        "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"}})
+
+
+# -- local AWS shared by the suites -----------------------------------------------------------------
+# moto keeps its state in module-level backends, so every LocalAws in this process shares one
+# state anyway: one server for the session, reset and re-seeded by each test that needs a fleet.
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def aws_server():
+    from localaws.server import LocalAws
+
+    with LocalAws() as server:
+        yield server
+
+
+@pytest.fixture
+def seeded_fleet(aws_server, monkeypatch):
+    """A freshly seeded sample organization; returns an AwsContext on its management account."""
+    from fleet.aws import AwsContext
+
+    aws_server.reset()
+    aws_server.seed(REPO / "include" / "fleet.yaml")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
+    return AwsContext.from_environment("us-east-1")

@@ -6,12 +6,10 @@ tests and the CLI call the same functions without a scheduler.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from fleet import catalog, report, rollout, source, stacks, verify

@@ -13,25 +13,15 @@ from fleet import pipeline, source
 from fleet.aws import AwsContext
 from fleet.org import read_org
 from fleet.spec import load_fleet
-from localaws.server import LocalAws
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def aws_server():
-    with LocalAws() as aws:
-        yield aws
-
-
 @pytest.fixture
-def aws(aws_server, monkeypatch):
+def aws(seeded_fleet):
     """A freshly seeded organization; returns an AwsContext on the management account."""
-    aws_server.reset()
-    aws_server.seed(REPO / "include" / "fleet.yaml")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
     shutil.rmtree(pipeline.work_dir(), ignore_errors=True)
-    return AwsContext.from_environment("us-east-1")
+    return seeded_fleet
 
 
 def fleet_repo(tmp_path: Path, name: str = "fleet-repo") -> Path:

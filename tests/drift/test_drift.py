@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 
 from fleet import drift, stacks
-from fleet.aws import AwsContext
 from fleet.org import read_org
 from fleet.spec import load_fleet
-from localaws.server import LocalAws
 from tests.conftest import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,18 +20,9 @@ FLEET = load_fleet(REPO / "include" / "fleet.yaml")
 BASELINE = (REPO / "include" / "templates" / "security-baseline.yaml").read_text()
 
 
-@pytest.fixture(scope="module")
-def aws():
-    with LocalAws() as server:
-        yield server
-
-
 @pytest.fixture
-def ctx(aws, monkeypatch):
-    aws.reset()
-    aws.seed(FLEET)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint_url)
-    return AwsContext.from_environment("us-east-1")
+def ctx(seeded_fleet):
+    return seeded_fleet
 
 
 def deploy(ctx, names: list[str]) -> dict[str, stacks.DeployResult]:
@@ -103,12 +92,12 @@ def test_fleet_sweep_finds_the_one_drifted_account_and_writes_a_report(ctx):
     assert "canary-02/us-east-1" in drift.to_text(report)
 
 
-def test_fleet_drift_dag_passes_in_sync_and_fails_on_drift(ctx, aws, monkeypatch):
+def test_fleet_drift_dag_passes_in_sync_and_fails_on_drift(ctx, aws_server, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env=os.environ.copy())
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws.endpoint_url))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws_server.endpoint_url))
     ctx.client("s3").create_bucket(Bucket="fleet-artifacts-123456789012-us-east-1")
     deployed = deploy(ctx, ["beta-test"])
     dag = DagBag(str(REPO / "dags")).get_dag("fleet_drift")

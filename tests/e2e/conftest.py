@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from localaws.server import LocalAws
+from tests.conftest import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
 APPROVAL_KEY = "e2e-approval-key-0123456789abcdef"
@@ -28,23 +28,12 @@ def airflow_db():
                    check=True, capture_output=True, env=os.environ.copy())
 
 
-@pytest.fixture(scope="session")
-def aws_server():
-    with LocalAws() as aws:
-        yield aws
-
-
 @pytest.fixture
-def fleet_env(aws_server, airflow_db, monkeypatch):
+def fleet_env(seeded_fleet, aws_server, airflow_db, monkeypatch):
     """A freshly seeded organization and connections pointing at it; returns the endpoint."""
-    aws_server.reset()
-    aws_server.seed(REPO / "include" / "fleet.yaml")
     endpoint = aws_server.endpoint_url
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(endpoint))
     monkeypatch.setenv("AIRFLOW_CONN_FLEET_APPROVAL", json.dumps({"conn_type": "generic", "password": APPROVAL_KEY}))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("FLEET_APPROVAL_KEY", APPROVAL_KEY)
     shutil.rmtree(Path("/tmp/fleet-bundles"), ignore_errors=True)
     return endpoint

@@ -1,6 +1,5 @@
 import json
 import os
-from pathlib import Path
 
 from fleet.gates import run_gates
 from fleet.gates.command import check_command

@@ -1,6 +1,5 @@
 """AWS::IAM::Role and AWS::SNS::Topic/Subscription through CloudFormation."""
 
-import json
 
 ROLE = """
 Resources:

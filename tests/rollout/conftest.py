@@ -9,24 +9,14 @@ import pytest
 
 from fleet import pipeline
 from fleet.aws import AwsContext
-from localaws.server import LocalAws
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def aws():
-    with LocalAws() as server:
-        yield server
-
-
 @pytest.fixture
-def fleet_ctx(aws, monkeypatch, tmp_path):
-    aws.reset()
-    aws.seed(REPO / "include" / "fleet.yaml")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint_url)
+def fleet_ctx(seeded_fleet, monkeypatch, tmp_path):
     monkeypatch.setattr(pipeline, "work_dir", lambda: tmp_path / "bundles")
-    ctx = AwsContext.from_environment("us-east-1")
+    ctx = seeded_fleet
     ctx.client("s3").create_bucket(Bucket="fleet-artifacts-123456789012-us-east-1")
     return ctx
 
