@@ -11,7 +11,10 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-_home = Path(tempfile.mkdtemp(prefix="fleet-airflow-home-"))
+# Once per session even if this module is imported again under another name: a second AIRFLOW_HOME
+# would send subprocesses (airflow db migrate) to a database the in-process Airflow never sees.
+_home = Path(os.environ.get("FLEET_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="fleet-airflow-home-"))
+os.environ["FLEET_TEST_AIRFLOW_HOME"] = str(_home)
 
 os.environ.update({
     "AIRFLOW_HOME": str(_home),
@@ -26,15 +29,6 @@ os.environ.update({
     "AWS_DEFAULT_REGION": "us-east-1",
 })
 os.environ.pop("AWS_PROFILE", None)
-
-
-def aws_connection(endpoint_url: str) -> str:
-    """An Airflow AWS connection (JSON) to local AWS, with the session's dummy credentials."""
-    import json
-
-    return json.dumps({"conn_type": "aws", "login": os.environ["AWS_ACCESS_KEY_ID"],
-                       "password": os.environ["AWS_SECRET_ACCESS_KEY"],
-                       "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"}})
 
 
 # -- local AWS shared by the suites -----------------------------------------------------------------

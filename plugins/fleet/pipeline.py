@@ -7,6 +7,7 @@ tests and the CLI call the same functions without a scheduler.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ class Bundle:
 
 
 def work_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "fleet-bundles"
+    """Where bundles are unpacked (digest-named, verified): FLEET_WORK_DIR, else the temp folder."""
+    return Path(os.environ.get("FLEET_WORK_DIR") or Path(tempfile.gettempdir()) / "fleet-bundles")
 
 
 def open_bundle(ctx: AwsContext, bundle: Bundle) -> tuple[Path, Fleet]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -168,20 +169,30 @@ def upload(ctx: AwsContext, snap: Snapshot, bucket: str) -> dict:
 
 
 def fetch(ctx: AwsContext, bucket: str, digest: str, dest: str | Path) -> Path:
-    """Download and unpack a bundle; verify every file against the manifest; return its files' folder."""
-    dest = Path(dest) / digest
-    marker = dest / ".verified"
-    if marker.exists():
-        return dest / TREE
+    """Download and unpack a bundle; verify every file against the manifest; return its files' folder.
+
+    Unpacked beside its final place and renamed into it only once verified, so two tasks on one
+    worker fetching the same digest never see each other's half-written files.
+    """
+    final = Path(dest) / digest
+    if (final / ".verified").exists():
+        return final / TREE
     body = ctx.client("s3").get_object(Bucket=bucket, Key=bundle_key(digest))["Body"].read()
-    dest.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=final.parent))
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
-        tar.extractall(dest, filter="data")
-    manifest = json.loads((dest / MANIFEST).read_text())
+        tar.extractall(staging, filter="data")
+    manifest = json.loads((staging / MANIFEST).read_text())
     for rel, sha in manifest["files"].items():
-        if hashlib.sha256((dest / TREE / rel).read_bytes()).hexdigest() != sha:
+        if hashlib.sha256((staging / TREE / rel).read_bytes()).hexdigest() != sha:
             raise SourceError(f"bundle {digest}: {rel} does not match its manifest")
     if content_digest(manifest["files"]) != digest:
         raise SourceError(f"bundle {digest}: manifest digest mismatch")
-    marker.write_text(digest)
-    return dest / TREE
+    (staging / ".verified").write_text(digest)
+    if final.exists() and not (final / ".verified").exists():  # left half-made by an older crash
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        staging.rename(final)
+    except OSError:  # another task got there first with the same verified content
+        shutil.rmtree(staging, ignore_errors=True)
+    return final / TREE

@@ -13,7 +13,7 @@ import pytest
 from fleet import drift, stacks
 from fleet.org import read_org
 from fleet.spec import load_fleet
-from tests.conftest import aws_connection
+from tests.support import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET = load_fleet(REPO / "include" / "fleet.yaml")

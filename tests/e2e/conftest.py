@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import aws_connection
+from tests.support import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
 APPROVAL_KEY = "e2e-approval-key-0123456789abcdef"
@@ -29,13 +28,13 @@ def airflow_db():
 
 
 @pytest.fixture
-def fleet_env(seeded_fleet, aws_server, airflow_db, monkeypatch):
+def fleet_env(seeded_fleet, aws_server, airflow_db, monkeypatch, tmp_path):
     """A freshly seeded organization and connections pointing at it; returns the endpoint."""
     endpoint = aws_server.endpoint_url
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(endpoint))
     monkeypatch.setenv("AIRFLOW_CONN_FLEET_APPROVAL", json.dumps({"conn_type": "generic", "password": APPROVAL_KEY}))
     monkeypatch.setenv("FLEET_APPROVAL_KEY", APPROVAL_KEY)
-    shutil.rmtree(Path("/tmp/fleet-bundles"), ignore_errors=True)
+    monkeypatch.setenv("FLEET_WORK_DIR", str(tmp_path / "bundles"))  # never another run's folder
     return endpoint
 
 
