@@ -28,10 +28,11 @@ _applied: list[str] = []
 
 
 def _all_patches() -> list:
+    from localaws import drift
     from localaws.patches import cloudformation, iam, kms, s3, sns, ssm
 
     return [*kms.PATCHES, *s3.PATCHES, *iam.PATCHES, *sns.PATCHES, *ssm.PATCHES,
-            *cloudformation.PATCHES]
+            *cloudformation.PATCHES, *drift.PATCHES]
 
 
 # Debugging aid, e.g. after a moto upgrade: LOCALAWS_DISABLE_PATCHES=all (or a comma-separated
