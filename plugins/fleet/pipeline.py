@@ -182,11 +182,13 @@ def prod_waves(ctx: AwsContext, bundle: Bundle, only: list[str] | None = None
     return fleet, [[t for acct in wave for t in by_account[acct]] for wave in account_waves]
 
 
-def _wave_settings(fleet: Fleet, n: int) -> tuple[list[int], list[int]]:
+def _wave_settings(fleet: Fleet, waves: list[list[stacks.StackTarget]]) -> tuple[list[int], list[int]]:
+    """(failure tolerance, max concurrent) of each planned wave, from the configured wave it came from."""
     env = fleet.environments
-    waves = list(env.waves) + [env.waves[-1]] * max(0, n - len(env.waves))
-    return ([w.failure_tolerance if w.failure_tolerance is not None else env.failure_tolerance for w in waves[:n]],
-            [w.max_concurrent or env.max_concurrent for w in waves[:n]])
+    total = len({t.account_id for w in waves for t in w})
+    configured = rollout.planned_wave_configs(total, env.waves)
+    return ([w.failure_tolerance if w.failure_tolerance is not None else env.failure_tolerance for w in configured],
+            [w.max_concurrent or env.max_concurrent for w in configured])
 
 
 def rollback_to_last_good(ctx: AwsContext, bundle: Bundle, *, max_concurrent: int = 10, log=print):
@@ -247,7 +249,7 @@ def roll_back(ctx: AwsContext, bundle: Bundle, deployments: list[dict], run_id: 
 def prod_rollout(ctx: AwsContext, bundle: Bundle, *, run_id: str = "", only: list[str] | None = None,
                  rerun_failed_only: bool = False, log=print) -> dict:
     fleet, waves = prod_waves(ctx, bundle, only)
-    tolerances, concurrency = _wave_settings(fleet, len(waves))
+    tolerances, concurrency = _wave_settings(fleet, waves)
     ledger = ledger_mod.Ledger(ctx)
     ledger.ensure_table()
 

@@ -32,16 +32,28 @@ def plan_waves(accounts: Sequence, waves: Sequence[Wave]) -> list[list]:
     Percentages are cumulative, as in StackSets' and most canary tools' vocabulary: waves
     [count 1, 25%, 100%] over 8 accounts give 1, 1 and 6 accounts.
     """
-    total = len(accounts)
+    return [list(accounts[start:end]) for _, start, end in _wave_bounds(len(accounts), waves)]
+
+
+def planned_wave_configs(total: int, waves: Sequence[Wave]) -> list[Wave]:
+    """The configured wave behind each wave ``plan_waves`` returns for ``total`` accounts.
+
+    A configured wave that adds no account is dropped from the plan (25% of two accounts is the one
+    a count wave already took), so planned and configured waves do not line up by index.
+    """
+    return [wave for wave, _, _ in _wave_bounds(total, waves)]
+
+
+def _wave_bounds(total: int, waves: Sequence[Wave]) -> list[tuple[Wave, int, int]]:
     out, taken = [], 0
     for wave in waves:
         upto = taken + wave.count if wave.count is not None else math.ceil(total * wave.percent / 100)
         upto = min(max(upto, taken), total)
         if upto > taken:
-            out.append(list(accounts[taken:upto]))
+            out.append((wave, taken, upto))
         taken = upto
     if taken < total:  # the config validator requires a last 100% wave; keep the promise regardless
-        out.append(list(accounts[taken:]))
+        out.append((waves[-1] if waves else Wave(percent=100), taken, total))
     return out
 
 

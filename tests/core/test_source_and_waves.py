@@ -113,3 +113,77 @@ def test_report_text_and_html_name_every_stage_and_account():
     assert "beta       success" in text and "prod       failed" in text and "beta-test" in text
     html = report.to_html(doc)
     assert "&lt;app&gt;" in html and "<app>" not in html
+
+
+@pytest.mark.parametrize("waves", [
+    [Wave(count=1), Wave(percent=25), Wave(percent=100)],
+    [Wave(percent=10), Wave(percent=50), Wave(percent=100)],
+    [Wave(count=3), Wave(count=2), Wave(percent=100)],
+    [Wave(percent=100)],
+], ids=["canary-25-100", "10-50-100", "3-then-2-then-rest", "all-at-once"])
+def test_every_fleet_size_gets_every_account_once_with_cumulative_coverage(waves):
+    for n in range(0, 60):
+        accounts = [f"a{i}" for i in range(n)]
+        planned = rollout.plan_waves(accounts, waves)
+        assert [a for w in planned for a in w] == accounts, n
+        assert all(planned), f"{n}: an empty wave"
+        covered, bound = 0, 0
+        sizes = iter(len(w) for w in planned)
+        for wave in waves:  # each configured wave reaches at least its cumulative share
+            bound = min(n, bound + wave.count) if wave.count is not None else max(bound, -(-n * wave.percent // 100))
+            while covered < bound:
+                covered += next(sizes)
+            assert covered == bound, (n, wave)
+
+
+def test_run_waves_counts_failures_per_account_and_bounds_concurrency():
+    import threading
+    import time
+
+    from fleet.stacks import DeployResult, StackTarget
+
+    regions = ("us-east-1", "eu-west-1")
+    waves = [[StackTarget(f"{i:012d}", f"acct-{i}", r, "s", "") for i in ids for r in regions]
+             for ids in ([1], [2, 3, 4, 5], [6])]
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def deploy(ctx, t, digest):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+        status = "failed" if t.account_name == "acct-3" else "created"  # both regions of one account
+        return DeployResult(t.account_id, t.account_name, t.region, t.stack_name, status)
+
+    seen = []
+    result = rollout.run_waves(None, waves, "d", max_concurrent=[1, 3, 1], failure_tolerance=1, deploy=deploy,
+                               on_wave=seen.append)
+    assert not result.halted and [w.index for w in seen] == [0, 1, 2]
+    assert result.waves[1].failures == 1 and result.waves[1].failed_accounts == ["acct-3"]
+    assert peak <= 3
+    # Results come back in target order, whatever order the threads finished in.
+    assert [(r.account_name, r.region) for r in result.waves[1].results] == [
+        (t.account_name, t.region) for t in waves[1]]
+    strict = rollout.run_waves(None, waves, "d", max_concurrent=2, failure_tolerance=0, deploy=deploy)
+    assert strict.halted and len(strict.waves) == 2 and strict.not_started == ["acct-6"]
+    assert strict.to_dict()["waves"][1]["failed_accounts"] == ["acct-3"]
+
+
+def test_bundle_ignores_file_times_modes_and_creation_order(repo, tmp_path):
+    import os
+
+    other = tmp_path / "rebuilt"
+    files = sorted((p for p in repo.rglob("*") if p.is_file()), reverse=True)  # written in another order
+    for n, src in enumerate(files):
+        dst = other / src.relative_to(repo)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+        os.utime(dst, (1_000_000 + n, 1_000_000 + n))
+        dst.chmod(0o600)
+    a, b = source.snapshot(repo), source.snapshot(other)
+    assert a.digest == b.digest
+    assert source.bundle_bytes(a) == source.bundle_bytes(b)
+    assert source.bundle_bytes(a) == source.bundle_bytes(source.snapshot(repo))  # and again, the same bytes
