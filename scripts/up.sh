@@ -1,34 +1,106 @@
 #!/usr/bin/env bash
-# `make up`: the demo setup with the Airflow UI. Local AWS in the background, then `airflow
-# standalone` (api-server with the UI on http://localhost:8080, scheduler, triggerer,
-# dag-processor) on the same .demo/ metadata DB and connections as `make demo`.
-# Ctrl-C stops Airflow; local AWS is stopped on the way out.
+# `make up`: the demo setup with the Airflow UI. Local AWS in the background (seeded from
+# include/fleet.yaml), then `airflow standalone` (api-server with the UI on http://localhost:8080,
+# scheduler, dag-processor, triggerer) on the same .demo/ metadata DB, connections and approval key
+# as `make demo`. Ctrl-C (or SIGTERM) stops Airflow and its components; local AWS is stopped on the
+# way out.
+#
+# Not `exec airflow standalone`: exec would drop the trap that stops local AWS. Airflow runs as a
+# job of its own instead, and this script turns Ctrl-C/SIGTERM into a SIGINT to it, the one signal
+# on which `airflow standalone` stops the components it started (on SIGTERM it dies and leaves
+# its scheduler, api-server, dag-processor and triggerer running).
+#
+# Settings: FLEET_LOCAL_AWS_PORT (default 4566), FLEET_UI_PORT (default 8080), FLEET_UI_HOST (the
+# address the UI listens on; default 127.0.0.1, this machine only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=.venv/bin
-export PATH="$PWD/$BIN:$PATH"  # airflow standalone starts its components by name
-DEMO=$PWD/.demo
-PORT=${FLEET_LOCAL_AWS_PORT:-4566}
+ROOT=$PWD
+BIN=$ROOT/.venv/bin
+DEMO=$ROOT/.demo
+AWS_PORT=${FLEET_LOCAL_AWS_PORT:-4566}
+UI_PORT=${FLEET_UI_PORT:-8080}
+UI_HOST=${FLEET_UI_HOST:-127.0.0.1}
+export PATH="$BIN:$PATH"  # airflow standalone starts its components as `airflow ...` from PATH
+
+if [ ! -x "$BIN/airflow" ] || [ ! -x "$BIN/fleet" ]; then
+  echo "up: no virtualenv with Airflow at .venv; run \`make up\` (it installs first)" >&2
+  exit 2
+fi
+if "$BIN/python" -c 'import socket, sys; s = socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(("127.0.0.1", int(sys.argv[1]))) != 0)' "$UI_PORT"; then
+  echo "up: port $UI_PORT is already in use (another Airflow?); stop it or set FLEET_UI_PORT" >&2
+  exit 1
+fi
+
+# The approval signing key: made once for this checkout, owner-only, never committed (.demo/ is ignored).
 mkdir -p "$DEMO"
 if [ ! -s "$DEMO/approval.key" ]; then
-  (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32))' > "$DEMO/approval.key")
+  (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32), end="")' > "$DEMO/approval.key")
 fi
+chmod 600 "$DEMO/approval.key"
 KEY=$(cat "$DEMO/approval.key")
 
-"$BIN/fleet" local-aws up --port "$PORT" --config include/fleet.yaml --state-dir "$DEMO/localaws"
-trap '"$BIN/fleet" local-aws down --state-dir "$DEMO/localaws"' EXIT INT TERM
+AIRFLOW_PID=
+cleanup() {
+  trap - EXIT INT TERM
+  stop_airflow
+  "$BIN/fleet" local-aws down --state-dir "$DEMO/localaws" || true
+}
+stop_airflow() {
+  if [ -n "$AIRFLOW_PID" ] && kill -0 "$AIRFLOW_PID" 2>/dev/null; then
+    # SIGINT to standalone alone: it stops each component with SIGTERM. (SIGINT to the whole group
+    # at once, as a terminal's Ctrl-C would, can leave the scheduler's LocalExecutor workers hung.)
+    kill -INT "$AIRFLOW_PID" 2>/dev/null || true
+    for _ in $(seq 1 150); do  # up to 30 s for the components to stop, then whatever is left is killed
+      kill -0 "$AIRFLOW_PID" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL -- "-$AIRFLOW_PID" 2>/dev/null || true
+  fi
+  AIRFLOW_PID=
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$BIN/fleet" local-aws up --port "$AWS_PORT" --config include/fleet.yaml --state-dir "$DEMO/localaws"
+ENDPOINT=http://127.0.0.1:$AWS_PORT
 
 export AIRFLOW_HOME=$DEMO/airflow
-export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
+export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"testing\", \"password\": \"testing\", \"extra\": {\"endpoint_url\": \"http://127.0.0.1:$PORT\", \"region_name\": \"us-east-1\"}}"
+export AIRFLOW__API__HOST=$UI_HOST
+export AIRFLOW__API__PORT=$UI_PORT
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$UI_PORT/execution/
+export AWS_EC2_METADATA_DISABLED=true
+export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"testing\", \"password\": \"testing\", \"extra\": {\"endpoint_url\": \"$ENDPOINT\", \"region_name\": \"us-east-1\"}}"
 export AIRFLOW_CONN_FLEET_APPROVAL="{\"conn_type\": \"generic\", \"password\": \"$KEY\"}"
-# For `fleet approve` / `fleet approvals` / `fleet report` from another terminal, export these too:
-echo "In another terminal, to approve a waiting run:"
-echo "  export AWS_ENDPOINT_URL=http://127.0.0.1:$PORT AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 FLEET_APPROVAL_KEY=\$(cat .demo/approval.key)"
-echo "  .venv/bin/fleet approvals; .venv/bin/fleet approve RUN_ID --approver platform-lead"
 
 "$BIN/airflow" db migrate > /dev/null
+# The pools the DAGs use (README: "Pointing it at a real AWS organization").
 "$BIN/airflow" pools set fleet_prod_rollout 1 "prod rollouts at once" > /dev/null
-"$BIN/airflow" standalone
+"$BIN/airflow" pools set fleet_account_ops 5 "account operations at once (Control Tower's default)" --include-deferred > /dev/null
+
+cat <<EOF
+==> Airflow UI: http://localhost:$UI_PORT (user admin; airflow standalone prints the password the first
+    time, and keeps it in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)
+==> local AWS: $ENDPOINT, seeded from include/fleet.yaml
+==> to approve a run waiting at prod.approval, in another terminal:
+    export AWS_ENDPOINT_URL=$ENDPOINT AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+    export FLEET_APPROVAL_KEY=\$(cat .demo/approval.key)
+    .venv/bin/fleet approvals; .venv/bin/fleet approve RUN_ID --approver platform-lead
+==> Ctrl-C stops Airflow and local AWS.
+EOF
+
+# Job control: Airflow gets a process group of its own, so whatever it leaves behind can be killed at once.
+# SIGINT is set back to its default before Airflow starts: a shell started in the background (or
+# from a script) ignores it, Airflow would inherit that, and `standalone` could then not be stopped.
+set -m
+"$BIN/python" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+  "$BIN/airflow" standalone &
+AIRFLOW_PID=$!
+set +m
+status=0
+wait "$AIRFLOW_PID" || status=$?
+AIRFLOW_PID=
+exit "$status"

@@ -6,6 +6,7 @@ Docker cannot run on the development machines, so the file's structure is what i
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,18 @@ def test_airflow_services_share_one_environment_with_the_celery_executor(compose
         assert service["image"] == compose["x-airflow-common"]["image"], name
 
 
+def test_the_common_environment_of_the_official_file(compose):
+    env = compose["x-airflow-common"]["environment"]
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://") and "@postgres/" in env[
+        "AIRFLOW__CELERY__RESULT_BACKEND"]
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+    assert env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"  # the scheduler's healthcheck needs it
+    assert compose["x-airflow-common"]["build"]["dockerfile"] == "docker/Dockerfile"
+    # The UI user: SimpleAuthManager with its password file where airflow-init writes it.
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].endswith(":admin")
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/config/")
+
+
 def test_components_run_their_commands(compose):
     s = compose["services"]
     assert s["airflow-apiserver"]["command"] == "api-server" and "8080:8080" in s["airflow-apiserver"]["ports"]
@@ -46,7 +59,29 @@ def test_components_run_their_commands(compose):
     assert s["airflow-triggerer"]["command"] == "triggerer"
     assert s["airflow-worker"]["command"] == "celery worker"
     init = "\n".join(s["airflow-init"]["command"])
-    assert "airflow db migrate" in init and "pools set fleet_prod_rollout" in init
+    assert "airflow db migrate" in init
+    assert 'pools set fleet_prod_rollout 1 ' in init and 'pools set fleet_account_ops 5 ' in init
+    assert compose["x-airflow-common"]["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] in init
+    assert s["airflow-init"]["user"] == "0:0" and "chown" in init  # as the official init: fix volume owners
+
+
+def test_every_pool_is_created_by_compose_and_make_up(compose):
+    """The pools table (fleet_airflow.pools) is what compose's init and `make up` create, slot for slot."""
+    import shlex
+
+    from fleet_airflow.pools import POOLS
+
+    init = "\n".join(compose["services"]["airflow-init"]["command"])
+    up = (REPO / "scripts" / "up.sh").read_text()
+    assert {p.name for p in POOLS} >= {"fleet_prod_rollout", "fleet_account_ops"}
+    for pool in POOLS:
+        for where, text in (("docker-compose.yaml", init), ("scripts/up.sh", up)):
+            line = next((ln for ln in text.splitlines() if f"pools set {pool.name} " in ln), None)
+            assert line is not None, f"{where} does not create pool {pool.name}"
+            args = shlex.split(line.split(">")[0])
+            at = args.index("pools")
+            assert args[at:at + 4] == ["pools", "set", pool.name, str(pool.slots)], (where, args)
+            assert ("--include-deferred" in args) == pool.include_deferred, (where, pool.name)
 
 
 def test_dags_plugins_and_include_are_mounted(compose):
@@ -54,6 +89,10 @@ def test_dags_plugins_and_include_are_mounted(compose):
     for folder in ("dags", "plugins", "include", "localaws"):
         assert f"./{folder}:/opt/airflow/{folder}" in volumes
         assert (REPO / folder).is_dir()
+    for folder in ("logs", "config"):
+        assert f"./{folder}:/opt/airflow/{folder}" in volumes
+    for name in AIRFLOW:
+        assert compose["services"][name]["volumes"] == volumes, name
     assert "/opt/airflow/plugins" in compose["x-airflow-common"]["environment"]["PYTHONPATH"]
 
 
@@ -67,6 +106,11 @@ def test_local_aws_serves_the_seeded_org_and_the_connection_points_at_it(compose
     assert '"endpoint_url": "http://local-aws:4566"' in conn
     for name in AIRFLOW:
         assert compose["services"][name]["depends_on"]["local-aws"]["condition"] == "service_healthy", name
+        assert compose["services"][name]["environment"]["AIRFLOW_CONN_AWS_DEFAULT"] == conn, name
+    # Published for `fleet approve` from the host, on loopback only.
+    assert all(p.startswith("127.0.0.1:") for p in local.get("ports", []))
+    assert "./include:/opt/airflow/include" in local["volumes"] and "./localaws:/opt/airflow/localaws" in local[
+        "volumes"]
 
 
 def test_start_order_and_healthchecks(compose):
@@ -80,14 +124,43 @@ def test_start_order_and_healthchecks(compose):
         assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
 
 
-def test_no_literal_secret_in_the_file():
+def test_no_literal_secret_in_the_file(compose):
     text = (REPO / "docker-compose.yaml").read_text()
     approval = re.search(r"AIRFLOW_CONN_FLEET_APPROVAL: (.*)", text).group(1)
     assert "${FLEET_APPROVAL_KEY:?" in approval  # from .env, and compose refuses to start without it
     assert "AKIA" not in text and "aws_secret_access_key" not in text.lower()
+    init_env = compose["services"]["airflow-init"]["environment"]
+    assert init_env["_AIRFLOW_WWW_USER_PASSWORD"] == "${_AIRFLOW_WWW_USER_PASSWORD:-}"  # no default password
+    assert compose["x-airflow-common"]["environment"]["AIRFLOW__CORE__FERNET_KEY"].startswith("${")
+    example = (REPO / "docker" / "env.example").read_text()
+    assert re.search(r"^FLEET_APPROVAL_KEY=$", example, re.M) and re.search(r"^_AIRFLOW_WWW_USER_PASSWORD=$",
+                                                                             example, re.M)
+
+
+def test_every_dollar_is_an_interpolation_or_escaped():
+    """Compose interpolates every $: a shell's $VAR or $(cmd) must be written $$ in the file."""
+    text = (REPO / "docker-compose.yaml").read_text()
+    bare = re.findall(r"(?<!\$)\$(?!\$|\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?][^}]*)?\})", text.replace("$$", ""))
+    assert bare == []
 
 
 def test_the_image_installs_the_pinned_requirements():
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert dockerfile.startswith("# ") and "FROM apache/airflow:3.3.2-python3.11" in dockerfile
     assert "-r /opt/fleet/requirements.txt -c /opt/fleet/constraints.txt" in dockerfile
+    assert "apache-airflow==3.3.2" in (REPO / "requirements.txt").read_text().splitlines()
+    assert "install_tools.py --dest /home/airflow/.local/bin" in dockerfile  # writable by the airflow user
+    assert re.search(r"^USER airflow$", dockerfile, re.M)  # back to the image's user after apt-get
+
+
+def test_make_up_script():
+    """scripts/up.sh: local AWS, standalone on .demo/airflow, the approval key made once, cleanup on exit."""
+    up = REPO / "scripts" / "up.sh"
+    subprocess.run(["bash", "-n", str(up)], check=True)
+    text = up.read_text()
+    assert 'fleet" local-aws up --port "$AWS_PORT" --config include/fleet.yaml --state-dir "$DEMO/localaws"' in text
+    assert "fleet\" local-aws down" in text and "trap cleanup EXIT" in text
+    assert "export AIRFLOW_HOME=$DEMO/airflow" in text and "AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags" in text
+    assert "AIRFLOW__CORE__LOAD_EXAMPLES=False" in text and "standalone" in text
+    assert "AIRFLOW_CONN_AWS_DEFAULT=" in text and "endpoint_url" in text and "AIRFLOW_CONN_FLEET_APPROVAL=" in text
+    assert "umask 077" in text and "approval.key" in text
