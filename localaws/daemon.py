@@ -22,6 +22,7 @@ from localaws.server import HOST, health, port_free, wait_until_answers
 OK, NOT_RUNNING, USAGE = 0, 1, 2
 DEFAULT_PORT = 4566
 DEFAULT_STATE_DIR = ".localaws"
+DEFAULT_PROFILE = "default"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
@@ -71,9 +72,20 @@ def _log_tail(log_file: Path, lines: int = 15) -> str:
 
 
 def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
-       state_dir: str | Path = DEFAULT_STATE_DIR) -> int:
-    """Start local AWS in the background on 127.0.0.1:`port`, seeded from `config` if given."""
+       state_dir: str | Path = DEFAULT_STATE_DIR, profile: str | Path | None = None) -> int:
+    """Start local AWS in the background on 127.0.0.1:`port`, seeded from `config` if given,
+    behaving as behaviour `profile` says (a shipped name such as ``realistic``, or a YAML file)."""
     state_dir = Path(state_dir).resolve()
+    profile_ref = DEFAULT_PROFILE
+    if profile is not None:
+        from localaws.profile import ProfileError, load_profile, reference
+
+        try:
+            load_profile(profile)  # fail here, with file and key, not in the child's log
+        except ProfileError as exc:
+            print(f"local AWS: bad profile: {exc}", file=sys.stderr)
+            return USAGE
+        profile_ref = reference(profile)
     config_path = str(Path(config).resolve()) if config else None
     if config_path is not None:
         from fleet.spec import SpecError, load_fleet
@@ -87,12 +99,13 @@ def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
     state = read_state(state_dir)
     if _running(state):
         assert state is not None
-        if state.get("config") == config_path and state.get("port") == port:
+        running_profile = state.get("profile") or DEFAULT_PROFILE
+        if state.get("config") == config_path and state.get("port") == port and running_profile == profile_ref:
             print(f"local AWS already running at {state['endpoint_url']} (pid {state['pid']})")
             return OK
         print(f"local AWS already running at {state['endpoint_url']} with config "
-              f"{state.get('config')}; run `down` first to start it with config {config_path} "
-              f"on port {port}", file=sys.stderr)
+              f"{state.get('config')} and profile {running_profile}; run `down` first to start it with "
+              f"config {config_path} and profile {profile_ref} on port {port}", file=sys.stderr)
         return NOT_RUNNING
     _state_file(state_dir).unlink(missing_ok=True)  # stale: its process is gone
 
@@ -107,6 +120,8 @@ def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
                "--log-file", str(log_file)]
     if config_path:
         command += ["--config", config_path]
+    if profile_ref != DEFAULT_PROFILE:
+        command += ["--profile", profile_ref]
     with open(log_file, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, close_fds=True)
@@ -127,12 +142,13 @@ def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
 
     state = {"pid": process.pid, "endpoint_url": endpoint_url, "port": port,
              "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "config": config_path, "log": str(log_file)}
+             "config": config_path, "profile": profile_ref, "log": str(log_file)}
     tmp = _state_file(state_dir).with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     tmp.replace(_state_file(state_dir))
     seeded = f", seeded from {config_path}" if config_path else ""
-    print(f"local AWS running at {endpoint_url} (pid {process.pid}){seeded}")
+    behaviour = f", profile {profile_ref}" if profile_ref != DEFAULT_PROFILE else ""
+    print(f"local AWS running at {endpoint_url} (pid {process.pid}){seeded}{behaviour}")
     return OK
 
 
@@ -168,5 +184,5 @@ def status(state_dir: str | Path = DEFAULT_STATE_DIR) -> int:
     assert state is not None
     config = state.get("config") or "no fleet config"
     print(f"local AWS running at {state['endpoint_url']} (pid {state['pid']}, since "
-          f"{state['started_at']}, {config})")
+          f"{state['started_at']}, {config}, profile {state.get('profile') or DEFAULT_PROFILE})")
     return OK

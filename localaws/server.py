@@ -82,16 +82,24 @@ class LocalAws:
     """Local AWS on 127.0.0.1 for as long as the context lasts.
 
     ``port=0`` takes a free port (tests); ``fleet_config`` (a path or a loaded Fleet) is seeded
-    into the organization right after start.
+    into the organization right after start. ``profile`` (a shipped name, a path, a dict or a
+    loaded Profile; see ``localaws.profile``) applies from then on: seeding is never delayed,
+    failed or throttled by it. No profile: the extension's own (the default: moto's behaviour).
     """
 
     def __init__(self, port: int = 0, fleet_config: Any = None,
-                 extensions: Iterable[Extension] | None = None, host: str = HOST):
+                 extensions: Iterable[Extension] | None = None, host: str = HOST,
+                 profile: Any = None):
+        from localaws.profile import load_profile
+
         # host: loopback unless a container must serve its neighbours (docker-compose's local-aws).
         self.host = host
         self.requested_port = port
         self.fleet_config = fleet_config
         self.extensions = extensions
+        # Loaded now, so a bad profile fails before a port is taken (ProfileError).
+        self.profile = None if profile is None else load_profile(profile)
+        self._behaviour: Any = None
         self.accounts: dict[str, str] = {}
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -114,6 +122,9 @@ class LocalAws:
         apply_all()
         app = build_app(self.extensions)
         app.ready = self.fleet_config is None
+        self._behaviour = _behaviour_extension(app, self.profile)
+        if self.profile is not None and self.fleet_config is None:
+            self._behaviour.profile = self.profile
         in_use = LocalAwsError(
             f"port {self.requested_port} on {HOST} is already in use: stop whatever holds it "
             f"(`python -m localaws status`) or choose another with --port")
@@ -138,6 +149,8 @@ class LocalAws:
             except BaseException:
                 self.stop()
                 raise
+            if self.profile is not None:
+                self._behaviour.profile = self.profile
             app.ready = True
         return self
 
@@ -153,9 +166,14 @@ class LocalAws:
 
     def seed(self, fleet: Any) -> dict[str, str]:
         """Create the fleet's organization, OUs, accounts and SCPs; returns name -> account id."""
+        import contextlib
+
         from localaws.seed import load, seed_organization
 
-        self.accounts = seed_organization(self.endpoint_url, load(fleet))
+        # Seeding sets the scene: no delays, failures or throttling of the profile meanwhile.
+        paused = self._behaviour.paused() if self._behaviour is not None else contextlib.nullcontext()
+        with paused:
+            self.accounts = seed_organization(self.endpoint_url, load(fleet))
         return self.accounts
 
     def reset(self) -> None:
@@ -169,6 +187,17 @@ class LocalAws:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+def _behaviour_extension(app: ExtensionMiddleware, profile: Any) -> Any:
+    """The app's behaviour-profile extension; one is put first when a profile needs it."""
+    from localaws.behaviour import ProfileExtension
+
+    found = next((e for e in app.extensions if isinstance(e, ProfileExtension)), None)
+    if found is None and profile is not None:
+        found = ProfileExtension()
+        app.extensions.insert(0, found)
+    return found
 
 
 def port_free(port: int) -> bool:
@@ -215,7 +244,8 @@ def wait_until_answers(endpoint_url: str, timeout: float = 15.0,
     return None
 
 
-def serve_forever(port: int, fleet_config: Any = None, log_file: Path | None = None, host: str = HOST) -> None:
+def serve_forever(port: int, fleet_config: Any = None, log_file: Path | None = None, host: str = HOST,
+                  profile: Any = None) -> None:
     """Run local AWS in the foreground until SIGTERM/SIGINT (the daemon's child runs this)."""
     import signal
 
@@ -230,5 +260,5 @@ def serve_forever(port: int, fleet_config: Any = None, log_file: Path | None = N
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with LocalAws(port=port, fleet_config=fleet_config, host=host):
+    with LocalAws(port=port, fleet_config=fleet_config, host=host, profile=profile):
         stop.wait()
