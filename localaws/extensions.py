@@ -63,6 +63,9 @@ def _optional(module: str, attribute: str) -> Any | None:
 def default_extensions() -> list[Extension]:
     """The extensions every LocalAws serves, in the order they are asked."""
     extensions: list[Extension] = []
+    from localaws.behaviour import ProfileExtension
+
+    extensions.append(ProfileExtension())  # first: a throttled request is answered before any service
     service_catalog = _optional("localaws.servicecatalog", "ServiceCatalogExtension")
     if service_catalog is not None:
         extensions.append(service_catalog())
@@ -70,6 +73,9 @@ def default_extensions() -> list[Extension]:
     from localaws.unsupported import UnsupportedServiceExtension
 
     extensions.append(DriftExtension())
+    from localaws.guardrails import GuardrailServicesExtension
+
+    extensions.append(GuardrailServicesExtension())  # GuardDuty, Security Hub, Macie
 
     extensions.append(UnsupportedServiceExtension())  # last: it claims only what nothing else serves
     return extensions

@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Iterable
 
 from ..extensions import peek_body
-from . import operations  # noqa: F401 - fills the registry
+from . import account_factory, operations  # noqa: F401 - fills the registry
 from .caller import caller_from_environ
 from .errors import InvalidParametersException, ServiceCatalogError
 from .registry import OPERATIONS
@@ -54,6 +54,8 @@ class ServiceCatalogExtension:
                 raise InvalidParametersException("Unknown operation.")
             params = self._params(environ)
             caller = caller_from_environ(environ)
+            self.catalog.endpoint_url = _endpoint(environ)
+            account_factory.prepare(self.catalog, caller, name, params)
             handler = OPERATIONS[name]
             if getattr(handler, "locked", True):
                 with self.catalog.lock:
@@ -89,3 +91,13 @@ class ServiceCatalogExtension:
         if not isinstance(params, dict):
             raise InvalidParametersException("Request body must be a JSON object.")
         return params
+
+
+def _endpoint(environ: dict[str, Any]) -> str:
+    """This server's own endpoint, as a client on this host reaches it."""
+    host = environ.get("SERVER_NAME") or "127.0.0.1"
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"  # bound to every interface: loopback reaches it
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{environ.get('SERVER_PORT', '80')}"

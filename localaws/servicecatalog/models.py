@@ -251,6 +251,7 @@ class Record:
     tags: dict[str, str] = field(default_factory=dict)
     launch_role_arn: str | None = None
     outputs: list[dict[str, str]] = field(default_factory=list)
+    product_type: str = "CFN_STACK"  # CONTROL_TOWER_ACCOUNT for the Account Factory
 
     def detail(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -259,7 +260,7 @@ class Record:
             "Status": self.status,
             "CreatedTime": epoch(self.created),
             "UpdatedTime": epoch(self.updated),
-            "ProvisionedProductType": "CFN_STACK",
+            "ProvisionedProductType": self.product_type,
             "RecordType": self.record_type,
             "ProvisionedProductId": self.provisioned_product_id,
             "ProductId": self.product_id,
@@ -299,6 +300,8 @@ class ProvisionedProduct:
     last_record_id: str | None = None
     last_provisioning_record_id: str | None = None
     last_successful_record_id: str | None = None
+    type: str = "CFN_STACK"  # CONTROL_TOWER_ACCOUNT for the Account Factory
+    physical_id: str | None = None  # what it stands for when that is not a stack (the vended account id)
 
     @property
     def arn(self) -> str:
@@ -312,7 +315,7 @@ class ProvisionedProduct:
         out: dict[str, Any] = {
             "Name": self.name,
             "Arn": self.arn,
-            "Type": "CFN_STACK",
+            "Type": self.type,
             "Id": self.id,
             "Status": self.status,
             "CreatedTime": epoch(self.created),
@@ -338,8 +341,8 @@ class ProvisionedProduct:
         out["ProductName"] = self.product_name
         out["UserArn"] = self.user_arn
         out["UserArnSession"] = self.user_arn
-        if self.stack_id:
-            out["PhysicalId"] = self.stack_id
+        if self.physical_id or self.stack_id:
+            out["PhysicalId"] = self.physical_id or self.stack_id
         if self.artifact_name is not None:
             out["ProvisioningArtifactName"] = self.artifact_name
         return out

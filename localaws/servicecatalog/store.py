@@ -56,6 +56,11 @@ class Catalog:
     records: dict[str, Record] = field(default_factory=dict)
     idempotency: dict[tuple[str, ...], Any] = field(default_factory=dict)
     organizations_access: set[str] = field(default_factory=set)  # management account ids
+    # Control Tower's Account Factory (account_factory.py): management account -> product id, and
+    # the account each Account Factory record is vending, by record id.
+    account_factory: dict[str, str] = field(default_factory=dict)
+    account_requests: dict[str, Any] = field(default_factory=dict)
+    endpoint_url: str | None = None  # this server's own endpoint, for calls through its HTTP API
 
     def reset(self) -> None:
         with self.lock:

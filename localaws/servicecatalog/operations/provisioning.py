@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import provisioning, templates
+from .. import account_factory, provisioning, templates
 from ..access import launch_paths
 from ..caller import Caller
 from ..errors import DuplicateResourceException, InvalidParametersException, ResourceNotFoundException
@@ -95,6 +95,7 @@ def _open_record(catalog: Catalog, caller: Caller, pp: ProvisionedProduct, recor
         status="IN_PROGRESS",
         tags=dict(pp.tags),
         launch_role_arn=pp.launch_role_arn,
+        product_type=pp.type,
     )
     catalog.records[record.id] = record
     pp.status = "UNDER_CHANGE"
@@ -152,6 +153,10 @@ def provision_product(catalog: Catalog, caller: Caller, params: dict[str, Any]) 
         if any(p.account == caller.account and p.region == caller.region and p.name == name for p in catalog.provisioned.values()):
             raise DuplicateResourceException(f"A provisioned product named {name} already exists.")
         values = {p["Key"]: p["Value"] for p in params.get("ProvisioningParameters") or [] if "Key" in p}
+        # Control Tower's Account Factory vends an account, not a stack (account_factory.py).
+        factory = account_factory.is_product(catalog, product.id)
+        if factory:
+            account_factory.check_parameters(values)
         pp = ProvisionedProduct(
             id=new_id("pp"),
             account=caller.account,
@@ -169,6 +174,7 @@ def provision_product(catalog: Catalog, caller: Caller, params: dict[str, Any]) 
             parameters=values,
             tags=tags_from(params.get("Tags")),
             launch_role_arn=launch_role_arn(catalog, caller, portfolio.id, product.id),
+            type=account_factory.PROVISIONED_PRODUCT_TYPE if factory else "CFN_STACK",
         )
         catalog.provisioned[pp.id] = pp
         record = _open_record(catalog, caller, pp, "PROVISION_PRODUCT")
@@ -176,6 +182,11 @@ def provision_product(catalog: Catalog, caller: Caller, params: dict[str, Any]) 
         catalog.idempotency[(caller.account, caller.region, "ProvisionProduct", token)] = record.id
         stack_tags = {**pp.tags, **_service_tags(caller, pp, product, portfolio)}
         template = artifact.template
+        if factory:
+            record.status = "CREATED"  # as Control Tower answers; reads move it on
+
+    if factory:
+        return account_factory.launch(catalog, caller, pp, record, values)
 
     error, outputs = None, None
     try:
@@ -210,6 +221,9 @@ def update_provisioned_product(catalog: Catalog, caller: Caller, params: dict[st
             return replay
         pp = _own_pp(catalog, caller, params.get("ProvisionedProductId"), params.get("ProvisionedProductName"))
         _not_busy(pp)
+        if pp.type == account_factory.PROVISIONED_PRODUCT_TYPE:
+            raise InvalidParametersException(
+                f"Provisioned product {pp.id} is an Account Factory account: updating it is not emulated by local AWS.")
         if pp.stack_id is None:
             raise InvalidParametersException(f"Provisioned product {pp.id} has no stack to update; terminate it.")
         product = end_user_product(catalog, caller, params.get("ProductId") or (None if params.get("ProductName") else pp.product_id), params.get("ProductName"))
