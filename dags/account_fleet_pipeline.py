@@ -12,10 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
-from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
+from fleet_airflow.assets import VENDED_ACCOUNTS
 from fleet_airflow.bake import BakeSensor
 from fleet_airflow.hitl import FleetUIApprovalOperator
+from fleet_airflow.pools import PROD_ROLLOUT
 from fleet_airflow.sensors import ExternalApprovalSensor, StacksSettledSensor
 
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
@@ -39,6 +41,14 @@ def _approval_key() -> bytes:
     return Connection.get("fleet_approval").password.encode()
 
 
+def _vended_accounts(events) -> list[str]:
+    """Account ids from the fleet_vended_accounts events that triggered this run (none for a cron run)."""
+    found: list[str] = []
+    for event in (events or {}).get(VENDED_ACCOUNTS, []) if events else []:
+        found += [a["id"] for a in (event.extra or {}).get("accounts", []) if a.get("id")]
+    return list(dict.fromkeys(found))
+
+
 def _fail(message: str):
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -49,7 +59,10 @@ def _fail(message: str):
 with DAG(
     dag_id="account_fleet_pipeline",
     description="Deploy the fleet repository's baselines and products through Beta, Gamma and Prod",
-    schedule="0 6 * * 1-5",  # weekday mornings: rollouts land while the platform team is at work
+    # Weekday mornings (rollouts land while the platform team is at work), and whenever account_vending
+    # announces new accounts: those get the fleet's baselines at once, through the same gates.
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * 1-5", timezone="UTC"),
+                                 assets=[VENDED_ACCOUNTS]),
     catchup=False,
     max_active_runs=1,  # two rollouts of the same fleet at once would race on the same stacks
     default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(seconds=30),
@@ -81,7 +94,7 @@ with DAG(
     with TaskGroup("source") as source:
 
         @task
-        def preflight(params: dict | None = None) -> dict:
+        def preflight(params: dict | None = None, triggering_asset_events=None) -> dict:
             """Validate the config and check the connection is the management account named in it."""
             from fleet import source as src
             from fleet.aws import AwsContext
@@ -97,7 +110,11 @@ with DAG(
             org = fleet.organization
             ctx: AwsContext = FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role)
             ctx.require_management_account(org.management_account)
-            return {"region": org.home_region, "pipeline_role": org.pipeline_role,
+            # Scheduled by account_vending: roll out to the accounts it just made (unless the Param says).
+            targets = list(params["targets"]) or _vended_accounts(triggering_asset_events)
+            if targets and not params["targets"]:
+                print(f"triggered by {VENDED_ACCOUNTS.name}: prod targets {', '.join(targets)}")
+            return {"region": org.home_region, "pipeline_role": org.pipeline_role, "targets": targets,
                     "bucket": src.artifacts_bucket(org.management_account, org.home_region),
                     "approvers": list(fleet.approval.approvers), "timeout_hours": fleet.approval.timeout_hours,
                     "bake_minutes": fleet.environments.bake_minutes}
@@ -196,7 +213,7 @@ with DAG(
             from fleet import pipeline
 
             doc = pipeline.prod_plan(_ctx(pre), pipeline.Bundle.of(bundle), run_id=run_id,
-                                     only=params["targets"] or None)
+                                     only=pre.get("targets") or None)
             print(f"plan {doc['plan_digest'][:12]}: {doc['summary']} ({doc['location']})")
             for row in doc["accounts"]:
                 print(f"  {row['account_name']}/{row['region']}: {row['status']} +{row['adds']} ~{row['modifies']} "
@@ -219,7 +236,7 @@ with DAG(
             print(f"no change in any account: approved automatically ({record['reason']})")
             return record
 
-        @task(pool="fleet_prod_rollout", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        @task(pool=PROD_ROLLOUT, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def rollout(pre: dict, bundle: dict, params: dict | None = None, run_id: str | None = None,
                     ti=None) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
@@ -233,7 +250,7 @@ with DAG(
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
             doc = pipeline.prod_rollout(_ctx(pre), pipeline.Bundle.of(bundle), run_id=run_id,
-                                        only=params["targets"] or None,
+                                        only=pre.get("targets") or None,
                                         rerun_failed_only=params["rerun_failed_only"])
             if doc["halted"]:
                 ti.xcom_push(key="return_value", value=doc)  # the run report names every account from it

@@ -1,10 +1,11 @@
 """`make demo`: the whole account fleet pipeline on local AWS, approved from a second process.
 
 1. start local AWS on 127.0.0.1, seeded with the organization in include/fleet.yaml;
-2. run the account_fleet_pipeline DAG end to end with `airflow dags test` (a real DAG run with its
+2. vend one new prod account with the account_vending DAG (created, ready, guardrails, baseline);
+3. run the account_fleet_pipeline DAG end to end with `airflow dags test` (a real DAG run with its
    own metadata DB, deferrable sensors run through their triggers in line);
-3. when the run waits at prod.approval, record the decision with `fleet approve` from this process;
-4. print the run report (per stage, per account) and stop everything it started.
+4. when the run waits at prod.approval, record the decision with `fleet approve` from this process;
+5. print the run report (per stage, per account) and stop everything it started.
 
 Run it again and it succeeds again: every stage is idempotent, and local AWS starts fresh.
 """
@@ -96,9 +97,14 @@ def main() -> int:
 def pipeline(env: dict, started: float) -> int:
     step("preparing the Airflow metadata DB and pools (.demo/airflow)")
     run([str(BIN / "airflow"), "db", "migrate"], env, check=True, capture_output=True)
-    # One prod rollout at a time across all runs: two rollouts would race on the same stacks.
-    run([str(BIN / "airflow"), "pools", "set", "fleet_prod_rollout", "1", "prod rollouts at once"], env,
-        check=True, capture_output=True)
+    # The organization-wide limits (one prod rollout at a time, 5 account operations at once).
+    from fleet_airflow.pools import POOLS, cli_args
+
+    for pool in POOLS:
+        run([str(BIN / "airflow"), *cli_args(pool)], env, check=True, capture_output=True)
+
+    if vend(env):
+        return 1
 
     log_path = DEMO / "dag-run.log"
     step(f"running DAG account_fleet_pipeline (log: {log_path.relative_to(ROOT)})")
@@ -122,6 +128,25 @@ def pipeline(env: dict, started: float) -> int:
         return 1
     print(f"demo succeeded in {took:.0f}s. Open the UI on the same setup with `make up`.")
     return 0
+
+
+NEW_ACCOUNT = {"name": "app-prod-09", "email": "app-prod-09@example.com", "ou": "Prod",
+               "tags": {"tier": "workload", "team": "payments"}}
+
+
+def vend(env: dict) -> int:
+    """Vend one new prod account first: the pipeline's prod waves then include it."""
+    log_path = DEMO / "vending-run.log"
+    step(f"running DAG account_vending for {NEW_ACCOUNT['name']} (log: {log_path.relative_to(ROOT)})")
+    conf = json.dumps({"accounts": [NEW_ACCOUNT], "poll_seconds": 1})
+    with open(log_path, "w") as log:
+        code = run([str(BIN / "airflow"), "dags", "test", "account_vending", "-c", conf], env, stdout=log,
+                   stderr=subprocess.STDOUT).returncode
+    print(run([str(BIN / "fleet"), "accounts"], env, capture_output=True, text=True).stdout.rstrip())
+    if code:
+        print(tail(log_path), file=sys.stderr)
+        print(f"the account_vending run failed (exit {code}; log: {log_path})", file=sys.stderr)
+    return code
 
 
 def approve_when_asked(env: dict, dag_run: subprocess.Popen, timeout: float = 600) -> str | None:

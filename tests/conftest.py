@@ -54,3 +54,18 @@ def seeded_fleet(aws_server, monkeypatch):
     aws_server.seed(REPO / "include" / "fleet.yaml")
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
     return AwsContext.from_environment("us-east-1")
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """The session's SQLite metadata DB, migrated once (about 3 s), with the pools the DAGs use."""
+    import subprocess
+    import sys
+
+    from fleet_airflow.pools import POOLS, cli_args
+
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=os.environ.copy())
+    for pool in POOLS:
+        subprocess.run([sys.executable, "-m", "airflow", *cli_args(pool)], check=True, capture_output=True,
+                       env=os.environ.copy())

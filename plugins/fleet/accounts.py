@@ -1,26 +1,43 @@
 """Account vending: requests that each end in exactly one outcome, and readiness before first use.
 
-The first half of issue 4 (the account_vending DAG, guardrail services and the Control Tower back
-end come next): peers drop bulk requests and use accounts before they are ready; here every
-request is matched by email against the organization and by name against requests in flight
-before CreateAccount is called, so a rerun or a retried task never creates an account twice, and
-an account is "ready" only when its creation succeeded, the pipeline role can be assumed and every
-configured region answers.
+Peers drop bulk requests and use accounts before they are ready. Here every request is matched,
+before anything is created, by email against the organization, by its durable record
+(``fleet.vending_log``) and by name against creations in flight, so a rerun or a retried task never
+creates an account twice; and an account is "ready" only when its creation succeeded, the
+pipeline role can be assumed and every configured region answers.
+
+Two back ends feed the same readiness check: Organizations CreateAccount (``request_id`` is the
+CreateAccountStatus id) and Control Tower's Account Factory (``request_id`` is the Service Catalog
+record id; ``fleet.account_factory``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
+from fleet import account_factory
 from fleet.aws import AwsContext, error_code
+from fleet.spec import Fleet, Vending, account_requests
+from fleet.vending_log import RequestLog
+
+OUTCOMES = ("created", "existed", "failed")
 
 
 @dataclass(frozen=True)
 class Request:
     name: str
     email: str
+    ou: str
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, d: dict) -> Request:
+        return cls(d["name"], d["email"], d["ou"], dict(d.get("tags") or {}))
 
 
 @dataclass
@@ -31,46 +48,118 @@ class Outcome:
     account_id: str | None = None
     request_id: str | None = None
     reason: str | None = None
+    backend: str = "organizations"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _all(org, operation: str, key: str, **kwargs) -> list[dict]:
-    return [item for page in org.get_paginator(operation).paginate(**kwargs) for item in page[key]]
+def _all(client, operation: str, key: str, **kwargs) -> list[dict]:
+    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page[key]]
 
 
-def request_accounts(ctx: AwsContext, requests: list[Request]) -> list[Outcome]:
-    """Start what is missing; report what exists or is already being created. One outcome each."""
-    org = ctx.client("organizations")
-    by_email = {a["Email"].lower(): a for a in _all(org, "list_accounts", "Accounts")}
-    in_flight = {s["AccountName"]: s for s in _all(org, "list_create_account_status", "CreateAccountStatuses",
-                                                   States=["IN_PROGRESS"])}
-    out = []
-    for r in requests:
-        existing = by_email.get(r.email.lower())
-        if existing is not None:
-            out.append(Outcome(r.name, r.email, "existed", existing["Id"]))
-        elif r.name in in_flight:
-            out.append(Outcome(r.name, r.email, "in-progress", request_id=in_flight[r.name]["Id"]))
-        else:
-            try:
-                status = org.create_account(Email=r.email, AccountName=r.name)["CreateAccountStatus"]
-            except Exception as exc:
-                out.append(Outcome(r.name, r.email, "failed", reason=f"{error_code(exc) or type(exc).__name__}: {exc}"))
-                continue
-            out.append(_from_status(r, status))
+def org_accounts_by_email(ctx: AwsContext) -> dict[str, dict]:
+    return {a["Email"].lower(): a for a in _all(ctx.client("organizations"), "list_accounts", "Accounts")}
+
+
+def plan_requests(ctx: AwsContext, fleet: Fleet, param_accounts: list[dict] | None = None) -> list[Request]:
+    """The Param's accounts when given (validated by the config's rules, SpecError naming the item),
+    else the config's accounts that are not in the organization yet."""
+    if param_accounts:
+        return [Request(a.name, a.email, a.ou, dict(a.tags)) for a in account_requests(param_accounts, fleet)]
+    live = org_accounts_by_email(ctx)
+    return [Request(a.name, a.email, a.ou, dict(a.tags)) for a in fleet.accounts if a.email.lower() not in live]
+
+
+# -- requesting ------------------------------------------------------------------------------------
+
+def request_account(ctx: AwsContext, req: Request, *, vending: Vending, run_id: str,
+                    log: RequestLog | None = None) -> Outcome:
+    """Start ``req`` unless it exists or is already under way; record and return its one outcome.
+
+    Safe to call again for the same request (a retried task, a rerun DAG, a second requester): the
+    record and the organization are read first, and an account is only created when neither shows
+    it created, in flight, or failed earlier in this same run.
+    """
+    log = log or RequestLog(ctx)
+    backend = vending.backend
+    record = log.get(req.email)
+    existing = org_accounts_by_email(ctx).get(req.email.lower())
+    if existing is not None:
+        ours = record is not None and record.get("run_id") == run_id and record.get("outcome") != "existed"
+        out = Outcome(req.name, req.email, "created" if ours else "existed", existing["Id"],
+                      (record or {}).get("request_id") if ours else None, backend=backend)
+        return _record(log, req, out, run_id, record)
+    if record and record.get("request_id") and record.get("outcome") == "in-progress":
+        state = creation_state(ctx, record.get("backend", backend), record["request_id"])
+        if state["state"] == "IN_PROGRESS":
+            return _record(log, req, Outcome(req.name, req.email, "in-progress", None, record["request_id"],
+                                             backend=record.get("backend", backend)), run_id, record)
+        if state["state"] == "FAILED":
+            if record.get("run_id") == run_id:  # this run already asked and AWS said no: report, do not repeat
+                return _record(log, req, Outcome(req.name, req.email, "failed", None, record["request_id"],
+                                                 state["reason"], record.get("backend", backend)), run_id, record)
+        elif state["account_id"]:
+            return _record(log, req, Outcome(req.name, req.email, "created", state["account_id"],
+                                             record["request_id"], backend=record.get("backend", backend)),
+                           run_id, record)
+    flying = _in_flight(ctx, backend, req.name)
+    if flying is not None:  # started by a try whose response or record was lost
+        return _record(log, req, Outcome(req.name, req.email, "in-progress", None, flying, backend=backend),
+                       run_id, record)
+    try:
+        request_id = _start(ctx, backend, req, vending, run_id)
+    except account_factory.NameStillTaken:
+        raise  # not an outcome: the task's retry asks again once the name is free
+    except Exception as exc:
+        out = Outcome(req.name, req.email, "failed", reason=f"{error_code(exc) or type(exc).__name__}: {exc}",
+                      backend=backend)
+        return _record(log, req, out, run_id, None)
+    return _record(log, req, Outcome(req.name, req.email, "in-progress", None, request_id, backend=backend),
+                   run_id, None)
+
+
+def _record(log: RequestLog, req: Request, out: Outcome, run_id: str, previous: dict | None) -> Outcome:
+    keep_run = previous is not None and out.status == "in-progress" and previous.get("outcome") == "in-progress"
+    log.put({**req.to_dict(), "outcome": out.status, "account_id": out.account_id, "request_id": out.request_id,
+             "reason": out.reason, "backend": out.backend,
+             "run_id": previous["run_id"] if keep_run and previous.get("run_id") else run_id,
+             "stage": "failed" if out.status == "failed" else "requested"})
     return out
 
 
-def _from_status(r: Request, status: dict) -> Outcome:
-    state = status["State"]
-    if state == "SUCCEEDED":
-        return Outcome(r.name, r.email, "created", status.get("AccountId"), status["Id"])
-    if state == "FAILED":
-        return Outcome(r.name, r.email, "failed", status.get("AccountId"), status["Id"], status.get("FailureReason"))
-    return Outcome(r.name, r.email, "in-progress", status.get("AccountId"), status["Id"])
+def _in_flight(ctx: AwsContext, backend: str, name: str) -> str | None:
+    if backend == "control_tower":
+        found = account_factory.in_flight(ctx, name)
+        if found and found["status"] in ("ERROR", "TAINTED"):  # an earlier run's failed attempt
+            account_factory.terminate_failed(ctx, name)
+            return None
+        return found["record_id"] if found else None
+    statuses = _all(ctx.client("organizations"), "list_create_account_status", "CreateAccountStatuses",
+                    States=["IN_PROGRESS"])
+    return next((s["Id"] for s in statuses if s.get("AccountName") == name), None)
 
+
+def _start(ctx: AwsContext, backend: str, req: Request, vending: Vending, run_id: str) -> str:
+    if backend == "control_tower":
+        return account_factory.provision(ctx, name=req.name, email=req.email, ou=req.ou,
+                                         product_name=vending.account_factory_product,
+                                         sso_first_name=vending.sso_first_name, sso_last_name=vending.sso_last_name,
+                                         run_id=run_id)
+    status = ctx.client("organizations").create_account(Email=req.email, AccountName=req.name)
+    return status["CreateAccountStatus"]["Id"]
+
+
+def creation_state(ctx: AwsContext, backend: str, request_id: str) -> dict:
+    """{"state": IN_PROGRESS | SUCCEEDED | FAILED, "account_id", "reason"} of a creation request."""
+    if backend == "control_tower":
+        return account_factory.record_status(ctx, request_id)
+    s = ctx.client("organizations").describe_create_account_status(
+        CreateAccountRequestId=request_id)["CreateAccountStatus"]
+    return {"state": s["State"], "account_id": s.get("AccountId"), "reason": s.get("FailureReason")}
+
+
+# -- readiness -------------------------------------------------------------------------------------
 
 @dataclass
 class Readiness:
@@ -84,42 +173,98 @@ class Readiness:
     def done(self) -> bool:
         return self.stage in {"ready", "failed"}
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 def check_ready(ctx: AwsContext, name: str, request_id: str | None, account_id: str | None,
-                regions: tuple[str, ...]) -> Readiness:
-    """One look at an account's readiness; no waiting (a sensor or trigger does the waiting)."""
+                regions: tuple[str, ...] | list[str], backend: str = "organizations") -> Readiness:
+    """One look at an account's readiness; no waiting (a sensor's trigger does the waiting)."""
     if account_id is None:
-        status = ctx.client("organizations").describe_create_account_status(
-            CreateAccountRequestId=request_id)["CreateAccountStatus"]
-        if status["State"] == "FAILED":
-            return Readiness("failed", None, f"{name}: CreateAccount failed: {status.get('FailureReason')}")
-        if status["State"] != "SUCCEEDED":
-            return Readiness("create", None, f"{name}: CreateAccount {status['State']}")
-        account_id = status["AccountId"]
+        state = creation_state(ctx, backend, request_id)
+        if state["state"] == "FAILED":
+            return Readiness("failed", None, f"account {name}: creation failed: {state['reason']}")
+        if state["state"] != "SUCCEEDED" or not state["account_id"]:
+            return Readiness("create", None, f"account {name}: creation {state['state']}")
+        account_id = state["account_id"]
     try:
         ctx.client("sts", account_id).get_caller_identity()
     except Exception as exc:  # not assumable yet is the normal case for a new account
-        return Readiness("role", account_id, f"{name}: pipeline role not assumable yet ({exc})")
+        return Readiness("role", account_id, f"account {name} ({account_id}): pipeline role not assumable yet ({exc})")
     for region in regions:
         try:
             ctx.client("sts", account_id, region).get_caller_identity()
         except Exception as exc:
-            return Readiness("regions", account_id, f"{name}: region {region} not answering yet ({exc})")
-    return Readiness("ready", account_id, f"{name}: ready in {', '.join(regions)}")
+            return Readiness("regions", account_id,
+                             f"account {name} ({account_id}): region {region} not answering yet ({exc})")
+    return Readiness("ready", account_id, f"account {name} ({account_id}): ready in {', '.join(regions)}")
+
+
+@dataclass
+class ReadinessWatch:
+    """Follows one account through its readiness stages against a clock the caller owns (the
+    triggerer's event loop, a test's fake clock), and turns "too long" into a failure naming it."""
+
+    name: str
+    timeout: float
+    started: float
+    seen: list[str] = field(default_factory=list)
+    polls: int = 0
+
+    def observe(self, state: Readiness, now: float) -> Readiness | None:
+        """The final state once done or timed out; None to look again later."""
+        self.polls += 1
+        if not self.seen or self.seen[-1] != state.stage:
+            self.seen.append(state.stage)
+        if state.done:
+            return state
+        if now - self.started >= self.timeout:
+            return Readiness("failed", state.account_id,
+                             f"account {self.name} not ready after {self.timeout:.0f}s, still waiting for "
+                             f"{state.stage}: {state.detail}")
+        return None
 
 
 def wait_ready(ctx: AwsContext, name: str, request_id: str | None, account_id: str | None,
-               regions: tuple[str, ...], *, timeout: float, poll: float = 15.0,
+               regions: tuple[str, ...], *, timeout: float, poll: float = 15.0, backend: str = "organizations",
                sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-               check: Callable[..., Readiness] = check_ready) -> Readiness:
-    """Poll ``check`` until ready, failed, or ``timeout``; the timeout names the account and its stage."""
-    started = clock()
+               check: Callable[..., Readiness] = check_ready) -> tuple[Readiness, list[str]]:
+    """Poll ``check`` until ready, failed, or ``timeout``; returns the final state and the stages seen.
+    For the CLI and tests; Airflow waits in the triggerer (``fleet_airflow.triggers``) instead."""
+    watch = ReadinessWatch(name, timeout, clock())
     while True:
-        state = check(ctx, name, request_id, account_id, regions)
+        state = check(ctx, name, request_id, account_id, regions, backend)
         account_id = state.account_id or account_id
-        if state.done:
-            return state
-        if clock() - started >= timeout:
-            return Readiness("failed", account_id,
-                             f"{name}: not ready after {timeout:.0f}s, still waiting for {state.stage}: {state.detail}")
+        final = watch.observe(state, clock())
+        if final is not None:
+            return final, watch.seen
         sleep(poll)
+
+
+def settle(log: RequestLog, req: Request, run_id: str, readiness: Readiness) -> dict:
+    """Record what readiness ended in: an account id to set up, or the failure and its reason."""
+    record = log.get(req.email) or {**req.to_dict(), "run_id": run_id}
+    if readiness.stage == "ready":
+        outcome = record.get("outcome") if record.get("outcome") in ("created", "existed") else "created"
+        return log.put({**record, "outcome": outcome, "account_id": readiness.account_id, "stage": "ready",
+                        "reason": None})
+    return log.put({**record, "outcome": "failed", "account_id": readiness.account_id, "stage": "failed",
+                    "reason": readiness.detail})
+
+
+def final_outcomes(log: RequestLog, requests: list[Request]) -> list[dict]:
+    """One line per request, in request order: created | existed | failed (with the reason)."""
+    records = log.many([r.email for r in requests])
+    out = []
+    for r in requests:
+        rec = records.get(r.email.lower())
+        if rec is None:
+            out.append({**r.to_dict(), "outcome": "failed", "reason": "never requested (the request task did not run)",
+                        "stage": "failed"})
+            continue
+        if rec.get("outcome") not in OUTCOMES or rec.get("stage") not in ("set-up", "failed"):
+            rec = {**rec, "outcome": "failed",
+                   "reason": rec.get("reason") or f"stopped at {rec.get('stage')} (a task did not finish); "
+                                                  "rerun the DAG to resume"}
+        out.append(rec)
+    return out

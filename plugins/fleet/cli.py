@@ -117,11 +117,33 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_accounts(args) -> int:
+    """The account request log: every request's one outcome, for ops (what account_vending recorded)."""
+    from fleet.aws import AwsContext
+    from fleet.vending_log import RequestLog
+
+    org = _load(args.config).organization
+    records = RequestLog(AwsContext.from_environment(org.home_region, org.pipeline_role)).all()
+    if args.run_id:
+        records = [r for r in records if r.get("run_id") == args.run_id]
+    if args.format == "json":
+        print(json.dumps(records, indent=1, sort_keys=True))
+        return 0
+    for r in sorted(records, key=lambda r: r.get("updated_at", "")):
+        changed = sum(s.get("status") == "done" for s in r.get("steps", []))
+        print(f"{r['name']:<22} {r['email']:<32} {r.get('outcome', '-'):<11} {r.get('account_id') or '-':<13} "
+              f"{r.get('stage', '-'):<14} {f'{changed} set-up change(s)' if r.get('steps') else ''}"
+              f"{r.get('reason') or ''}")
+    if not records:
+        print("no account request recorded")
+    return 0
+
+
 def cmd_local_aws(args) -> int:
     from localaws import daemon
 
     if args.action == "up":
-        return daemon.up(port=args.port, config=args.config, state_dir=args.state_dir)
+        return daemon.up(port=args.port, config=args.config, state_dir=args.state_dir, profile=args.profile)
     if args.action == "down":
         return daemon.down(state_dir=args.state_dir)
     return daemon.status(state_dir=args.state_dir)
@@ -161,11 +183,19 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["text", "json", "html"], default="text")
     r.set_defaults(func=cmd_report)
 
+    ac = sub.add_parser("accounts", help="list account requests and their outcomes (account_vending)")
+    ac.add_argument("--config", default=str(DEFAULT_CONFIG))
+    ac.add_argument("--run-id", help="only the requests of this account_vending run")
+    ac.add_argument("--format", choices=["text", "json"], default="text")
+    ac.set_defaults(func=cmd_accounts)
+
     la = sub.add_parser("local-aws", help="start, stop or inspect local AWS on 127.0.0.1")
     la.add_argument("action", choices=["up", "down", "status"])
     la.add_argument("--port", type=int, default=4566)
     la.add_argument("--config", default=str(DEFAULT_CONFIG), help="fleet config to seed the organization from")
     la.add_argument("--state-dir", default=".localaws")
+    la.add_argument("--profile", help="behaviour profile (up): a shipped name (default, realistic) or a YAML file "
+                    "with delays and faults, see localaws/profile.py")
     la.set_defaults(func=cmd_local_aws)
     return p
 

@@ -17,7 +17,10 @@ ACCOUNT_ID = re.compile(r"^\d{12}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-GUARDRAIL_SERVICES = {"guardduty", "securityhub", "macie", "config", "cloudtrail", "accessanalyzer"}
+# Enabled in every vended account through the services' own APIs; AWS Config, CloudTrail and Access
+# Analyzer belong in a baseline template, where the rollout keeps them converged.
+GUARDRAIL_SERVICES = {"guardduty", "securityhub", "macie"}
+SECURITYHUB_STANDARD = re.compile(r"^(arn:aws[\w-]*:securityhub:[\w-]*::(standards|ruleset)/)?[a-z0-9-]+/v/[0-9.]+$")
 VENDING_BACKENDS = {"organizations", "control_tower"}
 
 
@@ -114,6 +117,20 @@ class Baseline:
 class Guardrails:
     scps: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+    # Security Hub standards enabled with the service: "name/v/version" (the ARN's tail) or a full ARN.
+    securityhub_standards: tuple[str, ...] = ("aws-foundational-security-best-practices/v/1.0.0",)
+
+
+@dataclass(frozen=True)
+class Vending:
+    """How new accounts are made and how long they may take to become usable."""
+
+    backend: str = "organizations"  # organizations (CreateAccount) | control_tower (Account Factory)
+    readiness_timeout_minutes: int = 60
+    poll_seconds: int = 30
+    account_factory_product: str = "AWS Control Tower Account Factory"
+    sso_first_name: str = "Platform"
+    sso_last_name: str = "Team"
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,7 @@ class Fleet:
     guardrails: Guardrails
     catalog: Catalog
     approval: Approval
+    vending: Vending = Vending()
 
     @property
     def root(self) -> Path:
@@ -212,11 +230,22 @@ def load_fleet(path: str | Path) -> Fleet:
         line = mark.line + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([Problem(display, "", line, f"valid YAML ({reason})")])
-    lines = _line_index(node)
+    lines = line_index(node)
     return _Validator(display, lines, path).fleet(data)
 
 
-def _line_index(node: yaml.Node | None) -> dict[str, int]:
+def account_requests(data: Any, fleet: Fleet, source: str = "the accounts Param") -> tuple[Account, ...]:
+    """Validate account requests given outside the config (a DAG Param) by the config's own rules:
+    names, emails, an OU the config declares. Errors name ``source`` and the item's key."""
+    v = _Validator(source, {}, fleet.path)
+    ou_names = {ou.name for top in fleet.ous for ou, _ in top.walk()}
+    out = v.accounts(data, ou_names)
+    if v.problems:
+        raise SpecError(v.problems)
+    return out
+
+
+def line_index(node: yaml.Node | None) -> dict[str, int]:
     """Key path -> 1-based line, for every mapping key and sequence item in the document."""
     index: dict[str, int] = {}
 
@@ -300,7 +329,7 @@ class _Validator:
     def fleet(self, data: Any) -> Fleet:
         top = self.mapping(data, "")
         self.unknown_keys(top, "", {"organization", "ous", "accounts", "environments", "baselines",
-                                    "guardrails", "catalog", "approval"})
+                                    "guardrails", "catalog", "approval", "vending"})
         org = self.organization(top.get("organization"))
         ous = tuple(self.ou(o, f"ous[{i}]") for i, o in enumerate(self.seq(top.get("ous"), "ous")))
         ou_names = self.check_ou_names(ous)
@@ -311,9 +340,11 @@ class _Validator:
         guardrails = self.guardrails(top.get("guardrails"))
         catalog = self.catalog(top.get("catalog"), ou_names, names)
         approval = self.approval(top.get("approval"))
+        vending = self.vending(top.get("vending"), org.vending)
         if self.problems:
             raise SpecError(self.problems)
-        return Fleet(self.path.resolve(), org, ous, accounts, envs, baselines, guardrails, catalog, approval)
+        return Fleet(self.path.resolve(), org, ous, accounts, envs, baselines, guardrails, catalog, approval,
+                     vending)
 
     def organization(self, data: Any) -> Organization:
         d = self.mapping(data, "organization")
@@ -473,7 +504,7 @@ class _Validator:
 
     def guardrails(self, data: Any) -> Guardrails:
         d = self.mapping(data, "guardrails", required=False)
-        self.unknown_keys(d, "guardrails", {"scps", "services"})
+        self.unknown_keys(d, "guardrails", {"scps", "services", "securityhub_standards"})
         scps = []
         for i, p in enumerate(self.seq(d.get("scps"), "guardrails.scps", required=False)):
             p = self.string(p, f"guardrails.scps[{i}]", what="a policy file path")
@@ -486,7 +517,31 @@ class _Validator:
             if s not in GUARDRAIL_SERVICES:
                 self.bad(f"guardrails.services[{i}]", f"one of {sorted(GUARDRAIL_SERVICES)}, got {s!r}")
             services.append(s)
-        return Guardrails(tuple(scps), tuple(services))
+        standards = Guardrails.securityhub_standards
+        if "securityhub_standards" in d:
+            standards = tuple(
+                self.string(x, f"guardrails.securityhub_standards[{i}]", SECURITYHUB_STANDARD,
+                            "a Security Hub standard such as aws-foundational-security-best-practices/v/1.0.0 "
+                            "or its ARN")
+                for i, x in enumerate(self.seq(d["securityhub_standards"], "guardrails.securityhub_standards",
+                                               required=False)))
+        return Guardrails(tuple(scps), tuple(services), standards)
+
+    def vending(self, data: Any, default_backend: str) -> Vending:
+        d = self.mapping(data, "vending", required=False)
+        self.unknown_keys(d, "vending", {"backend", "readiness_timeout_minutes", "poll_seconds",
+                                         "account_factory_product", "sso_first_name", "sso_last_name"})
+        backend = self.string(d.get("backend", default_backend), "vending.backend", what="a string")
+        if backend not in VENDING_BACKENDS:
+            self.bad("vending.backend", f"one of {sorted(VENDING_BACKENDS)}, got {backend!r}")
+        timeout = self.integer(d.get("readiness_timeout_minutes"), "vending.readiness_timeout_minutes", 1, 24 * 60,
+                               default=Vending.readiness_timeout_minutes)
+        poll = self.integer(d.get("poll_seconds"), "vending.poll_seconds", 1, 3600, default=Vending.poll_seconds)
+        product = self.string(d.get("account_factory_product", Vending.account_factory_product),
+                              "vending.account_factory_product", what="a Service Catalog product name")
+        first = self.string(d.get("sso_first_name", Vending.sso_first_name), "vending.sso_first_name", what="a name")
+        last = self.string(d.get("sso_last_name", Vending.sso_last_name), "vending.sso_last_name", what="a name")
+        return Vending(backend, timeout, poll, product, first, last)
 
     def catalog(self, data: Any, ou_names: set[str], account_names: set[str] | None = None) -> Catalog:
         d = self.mapping(data, "catalog")

@@ -1,4 +1,4 @@
-"""Deferrable sensors over the fleet core: stacks settling, and the external approval gate."""
+"""Deferrable sensors over the fleet core: stacks settling, the external approval gate, account readiness."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from fleet import approval
 from fleet_airflow.hooks import FleetAwsHook
-from fleet_airflow.triggers import FleetPollTrigger
+from fleet_airflow.triggers import AccountReadinessTrigger, FleetPollTrigger
 
 
 class _FleetSensor(BaseSensorOperator):
@@ -154,3 +154,65 @@ class ExternalApprovalSensor(_FleetSensor):
                                          "bucket": self.bucket, "run_id": run_id,
                                          "seen": max(seen, len(store.list(approval.decisions_prefix(run_id))))},
                   remaining.total_seconds())
+
+
+class AccountReadySensor(BaseSensorOperator):
+    """Wait until a requested account is usable: created, pipeline role assumable, regions answering.
+
+    ``outcome`` is what the request task returned (``fleet.accounts.Outcome`` as a dict);
+    ``settings`` holds ``region``, ``pipeline_role`` (the management account's side), ``regions``
+    (those that must answer), ``timeout_seconds`` and ``poll_seconds``. After one look of its own it
+    defers to AccountReadinessTrigger, so the wait holds no worker slot. The result, ready or
+    failed with AWS's reason or timed out naming the account, is written to the request log.
+    """
+
+    template_fields: Sequence[str] = ("outcome", "settings")
+    ui_color = "#f0e4ff"
+
+    def __init__(self, *, outcome: Any, settings: Any, aws_conn_id: str = "aws_default", **kwargs):
+        super().__init__(**kwargs)
+        self.outcome, self.settings, self.aws_conn_id = outcome, settings, aws_conn_id
+
+    def _ctx(self):
+        s = self.settings
+        return FleetAwsHook(aws_conn_id=self.aws_conn_id).fleet_context(s["region"], s["pipeline_role"])
+
+    def execute(self, context) -> dict:
+        from fleet.accounts import check_ready
+
+        o, s = self.outcome, self.settings
+        if o["status"] == "failed":
+            raise AirflowFailException(f"account {o['name']}: {o.get('reason')}")
+        state = check_ready(self._ctx(), o["name"], o.get("request_id"), o.get("account_id"), tuple(s["regions"]),
+                            o.get("backend", "organizations"))
+        if state.done:
+            return self._finish(state.stage, state.account_id, state.detail, [state.stage], deferred=False)
+        self.log.info("%s; waiting in the triggerer (timeout %ss)", state.detail, s["timeout_seconds"])
+        self.defer(trigger=AccountReadinessTrigger(
+            aws_conn_id=self.aws_conn_id, region=s["region"], pipeline_role=s["pipeline_role"], name=o["name"],
+            request_id=o.get("request_id"), account_id=state.account_id or o.get("account_id"),
+            backend=o.get("backend", "organizations"), regions=list(s["regions"]),
+            poke_interval=float(s["poll_seconds"]), timeout_seconds=float(s["timeout_seconds"]), seen=[state.stage]),
+            method_name="execute_complete")
+
+    def execute_complete(self, context, event: dict) -> dict:
+        return self._finish(event["status"], event.get("account_id"), event.get("detail", ""), event.get("seen", []),
+                            deferred=True, polls=event.get("polls", 0))
+
+    def _finish(self, stage: str, account_id: str | None, detail: str, seen: list[str], *, deferred: bool,
+                polls: int = 0) -> dict:
+        from airflow.sdk import get_current_context
+
+        from fleet.accounts import Readiness, Request, settle
+        from fleet.vending_log import RequestLog
+
+        o = self.outcome
+        stage = "failed" if stage == "error" else stage
+        record = settle(RequestLog(self._ctx()), Request(o["name"], o["email"], o.get("ou", "")),
+                        get_current_context()["run_id"], Readiness(stage, account_id, detail))
+        self.log.info("account %s: stages seen %s", o["name"], " -> ".join(seen))
+        if stage != "ready":
+            raise AirflowFailException(detail)
+        return {"name": o["name"], "email": o["email"], "account_id": account_id, "outcome": record["outcome"],
+                "seen": seen, "deferred": deferred, "polls": polls}
+

@@ -85,8 +85,25 @@ def test_fleet_pipeline_stages_run_in_order(dagbag):
 def test_fleet_pipeline_params_and_schedule(dagbag):
     dag = dagbag.dags["account_fleet_pipeline"]
     assert set(dag.params) >= {"fleet_repo", "source_ref", "targets", "dry_run"}
-    assert dag.schedule == "0 6 * * 1-5", "scheduled rollouts run on weekday mornings"
+    # Weekday mornings, and whenever account_vending announces new accounts.
+    assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
+    assert dag.timetable.timetable.expression == "0 6 * * 1-5"
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["fleet_vended_accounts"]
     assert dag.max_active_runs == 1
+
+
+def test_account_vending_shape(dagbag):
+    dag = dagbag.dags["account_vending"]
+    assert dag.schedule is None and {"accounts", "fleet_repo", "readiness_timeout_minutes"} <= set(dag.params)
+    ready = dag.get_task("vend.wait_ready")
+    assert type(ready).__name__ == "AccountReadySensor"
+    for task_id in ("vend.request_account", "vend.wait_ready", "vend.set_up"):
+        assert dag.get_task(task_id).pool == "fleet_account_ops", task_id
+    assert {"vend.set_up"} <= {t.task_id for t in ready.get_flat_relatives(upstream=False)}
+    announce = dag.get_task("announce")
+    assert [o.name for o in announce.outlets] == ["fleet_vended_accounts"]
+    assert "vend.set_up" in {t.task_id for t in announce.get_flat_relatives(upstream=True)}
+    assert "announce" in {t.task_id for t in dag.get_task("report").get_flat_relatives(upstream=True)}
 
 
 def test_approval_gates_the_prod_rollout_and_catalog(dagbag):
@@ -105,3 +122,12 @@ def test_deferrable_sensors_serialize_their_trigger():
     classpath, kwargs = trigger.serialize()
     assert classpath == "fleet_airflow.triggers.FleetPollTrigger"
     assert FleetPollTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_every_pool_a_task_uses_is_in_the_pools_table(dagbag):
+    from fleet_airflow.pools import POOLS
+
+    known = {p.name for p in POOLS} | {"default_pool"}
+    used = {t.pool for dag in dagbag.dags.values() for t in dag.tasks}
+    assert used <= known, used - known
+    assert {"fleet_prod_rollout", "fleet_account_ops"} <= used

@@ -3,9 +3,6 @@ own deploy code, and the Airflow metadata DB for the DAG runs."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,8 +37,3 @@ def deploy(ctx):
 
     return _deploy
 
-
-@pytest.fixture(scope="session")
-def airflow_db():
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                   env=os.environ.copy())

@@ -18,15 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 APPROVAL_KEY = "e2e-approval-key-0123456789abcdef"
 
 
-@pytest.fixture(scope="session")
-def airflow_db():
-    """Create the session's SQLite metadata DB once (about 3 s)."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                   env=os.environ.copy())
-    subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "fleet_prod_rollout", "1", "e2e"],
-                   check=True, capture_output=True, env=os.environ.copy())
-
-
 @pytest.fixture
 def fleet_env(seeded_fleet, aws_server, airflow_db, monkeypatch, tmp_path):
     """A freshly seeded organization and connections pointing at it; returns the endpoint."""

@@ -1,0 +1,200 @@
+"""Account vending: request accounts, wait until each is usable, make it a fleet member.
+
+Requests come from the ``accounts`` Param (a list of {name, email, ou, tags}) or, when it is empty,
+from the fleet config's accounts that are not in the organization yet. Per request, in a mapped
+task group: ``request`` (CreateAccount, or Control Tower's Account Factory when the config's
+``vending.backend`` says so) -> ``wait_ready`` (deferrable: creation, pipeline role, regions) ->
+``set_up`` (OU, tags, SCPs, GuardDuty / Security Hub with its standards / Macie, baseline stacks).
+``announce`` then updates the ``fleet_vended_accounts`` asset, which schedules
+account_fleet_pipeline for the new accounts, and ``report`` gives every request its one outcome:
+created, existed or failed with AWS's reason.
+
+Wiring only: each task calls the core (``fleet.accounts``, ``fleet.account_setup``); nothing here
+reads a file or calls AWS at parse time. Every account operation runs in the ``fleet_account_ops``
+pool (README, "Pools").
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.sdk import DAG, Param, TriggerRule, WeightRule, task, task_group
+
+from fleet_airflow.assets import VENDED_ACCOUNTS
+from fleet_airflow.pools import ACCOUNT_OPS
+from fleet_airflow.sensors import AccountReadySensor
+
+AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
+DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
+
+
+def _ctx(settings: dict):
+    from fleet_airflow.hooks import FleetAwsHook
+
+    return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(settings["region"], settings["pipeline_role"])
+
+
+def _fail(message: str):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(message)
+
+
+def _fleet(settings: dict):
+    from fleet.spec import load_fleet
+
+    return load_fleet(Path(settings["fleet_repo"]) / "fleet.yaml")
+
+
+with DAG(
+    dag_id="account_vending",
+    description="Create AWS accounts, wait until they are usable, and make them fleet members",
+    schedule=None,  # on demand: from the UI with the accounts Param, or by the API
+    catchup=False,
+    default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(seconds=30),
+                  "retry_exponential_backoff": True,
+                  # Finish the accounts already under way before starting new ones: with the pool's
+                  # slots, no more than its size are in operation at once.
+                  "weight_rule": WeightRule.UPSTREAM},
+    params={
+        "fleet_repo": Param(DEFAULT_REPO, type="string", description="Folder of the fleet repository (holds fleet.yaml)"),
+        "accounts": Param([], type="array",
+                          items={"type": "object", "required": ["name", "email", "ou"],
+                                 "properties": {"name": {"type": "string"}, "email": {"type": "string"},
+                                                "ou": {"type": "string"}, "tags": {"type": "object"}}},
+                          description="Accounts to vend: [{name, email, ou, tags}]. Empty: the fleet config's "
+                                      "accounts that are not in the organization yet"),
+        "readiness_timeout_minutes": Param(None, type=["null", "number"], minimum=0,
+                                           description="Empty: vending.readiness_timeout_minutes from the config"),
+        "poll_seconds": Param(None, type=["null", "number"], minimum=0,
+                              description="Empty: vending.poll_seconds from the config"),
+    },
+    tags=["fleet", "aws", "accounts"],
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+) as dag:
+
+    @task
+    def preflight(params: dict | None = None) -> dict:
+        """Validate the config, check the connection is the management account, settle the settings."""
+        from fleet.spec import SpecError, load_fleet
+        from fleet_airflow.hooks import FleetAwsHook
+
+        repo = params["fleet_repo"]
+        try:
+            fleet = load_fleet(Path(repo) / "fleet.yaml")
+        except SpecError as exc:
+            _fail(f"the fleet config is not valid; no account was requested:\n{exc}")
+        org, vending = fleet.organization, fleet.vending
+        FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role) \
+            .require_management_account(org.management_account)
+        timeout = params.get("readiness_timeout_minutes")
+        poll = params.get("poll_seconds")
+        return {"fleet_repo": repo, "region": org.home_region, "pipeline_role": org.pipeline_role,
+                "regions": list(org.regions), "backend": vending.backend,
+                "timeout_seconds": 60 * float(vending.readiness_timeout_minutes if timeout is None else timeout),
+                "poll_seconds": float(vending.poll_seconds if poll is None else poll)}
+
+    @task
+    def plan(settings: dict, params: dict | None = None) -> list[dict]:
+        """The requests: the accounts Param, else the config's accounts not in the organization yet."""
+        from fleet import accounts
+        from fleet.spec import SpecError
+
+        try:
+            requests = accounts.plan_requests(_ctx(settings), _fleet(settings), params.get("accounts") or [])
+        except SpecError as exc:
+            _fail(f"the accounts Param is not valid; no account was requested:\n{exc}")
+        print(f"{len(requests)} account request(s) through {settings['backend']}: "
+              f"{', '.join(r.name for r in requests) or 'none (every config account is in the organization)'}")
+        return [r.to_dict() for r in requests]
+
+    settings = preflight()
+    requests = plan(settings)
+
+    @task_group(group_id="vend")
+    def vend(request: dict):
+
+        @task(pool=ACCOUNT_OPS, retries=3)
+        def request_account(request: dict, settings: dict, run_id: str | None = None) -> dict:
+            """CreateAccount / ProvisionProduct unless the account exists or is already under way."""
+            from fleet import accounts
+
+            fleet = _fleet(settings)
+            out = accounts.request_account(_ctx(settings), accounts.Request.of(request), vending=fleet.vending,
+                                           run_id=run_id)
+            print(f"account {out.name} <{out.email}>: {out.status}"
+                  f"{f' ({out.account_id})' if out.account_id else ''}{f': {out.reason}' if out.reason else ''}")
+            if out.status == "failed":
+                _fail(f"account {out.name} <{out.email}>: {out.reason}")
+            return {**out.to_dict(), "ou": request["ou"]}
+
+        started = request_account(request, settings)
+        ready = AccountReadySensor(task_id="wait_ready", outcome=started, settings=settings,
+                                   aws_conn_id=AWS_CONN_ID, pool=ACCOUNT_OPS)
+
+        @task(pool=ACCOUNT_OPS)
+        def set_up(request: dict, ready: dict, settings: dict, run_id: str | None = None) -> dict:
+            """OU, tags, SCPs, guardrail services, baseline stacks; "already" steps change nothing."""
+            from fleet import account_setup
+            from fleet.vending_log import RequestLog
+
+            ctx = _ctx(settings)
+            log = RequestLog(ctx)
+            try:
+                steps = account_setup.setup_account(ctx, _fleet(settings), name=request["name"],
+                                                    email=request["email"], ou=request["ou"],
+                                                    tags=request.get("tags") or {}, account_id=ready["account_id"])
+            except Exception as exc:
+                log.update(request["email"], stage="set-up-failed", reason=f"set-up: {exc}")
+                raise
+            for s in steps:
+                print(f"  {s.step:<40} {s.status:<8} {s.detail}")
+            changed = [s.step for s in steps if s.status == "done"]
+            log.update(request["email"], stage="set-up", steps=[s.to_dict() for s in steps])
+            return {**ready, "ou": request["ou"], "changed": changed}
+
+        set_up(request, ready.output, settings)
+
+    vended = vend.expand(request=requests)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[VENDED_ACCOUNTS])
+    def announce(settings: dict, requests: list[dict], outlet_events=None) -> list[dict]:
+        """Update fleet_vended_accounts for the accounts created and set up by this run."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from fleet import accounts
+        from fleet.vending_log import RequestLog
+
+        outcomes = accounts.final_outcomes(RequestLog(_ctx(settings)), [accounts.Request.of(r) for r in requests])
+        new = [{"name": o["name"], "id": o["account_id"], "email": o["email"], "ou": o["ou"]}
+               for o in outcomes if o["outcome"] == "created" and o.get("stage") == "set-up"]
+        if not new:
+            raise AirflowSkipException("no new account is ready: nothing to announce")
+        outlet_events[VENDED_ACCOUNTS].extra = {"accounts": new}
+        print(f"fleet_vended_accounts updated: {', '.join(a['name'] for a in new)}")
+        return new
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def report(settings: dict, requests: list[dict]) -> list[dict]:
+        """Every request and its one outcome; fails the run when any request failed."""
+        from fleet import accounts
+        from fleet.vending_log import RequestLog
+
+        outcomes = accounts.final_outcomes(RequestLog(_ctx(settings)), [accounts.Request.of(r) for r in requests])
+        for o in outcomes:
+            print(f"{o['name']:<24} {o['email']:<36} {o['outcome']:<8} {o.get('account_id') or '-':<13} "
+                  f"{o.get('reason') or ''}")
+        counts = {k: sum(o["outcome"] == k for o in outcomes) for k in accounts.OUTCOMES}
+        print(f"{len(outcomes)} request(s): {counts['created']} created, {counts['existed']} existed, "
+              f"{counts['failed']} failed")
+        failed = [o for o in outcomes if o["outcome"] == "failed"]
+        if failed:
+            _fail("; ".join(f"{o['name']}: {o['reason']}" for o in failed))
+        return outcomes
+
+    done = announce(settings, requests)
+    final = report(settings, requests)
+    vended >> done >> final
