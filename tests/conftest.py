@@ -69,3 +69,17 @@ def airflow_db():
     for pool in POOLS:
         subprocess.run([sys.executable, "-m", "airflow", *cli_args(pool)], check=True, capture_output=True,
                        env=os.environ.copy())
+
+
+@pytest.fixture
+def behaviour(aws_server):
+    """use(profile) makes local AWS behave by ``profile`` (a shipped name or a dict) from now on;
+    the default (moto's own behaviour) is back after the test. Apply it after seeding: a profile's
+    delays and throttling would otherwise slow the seed."""
+    from localaws.profile import set_profile
+
+    def use(profile):
+        set_profile(aws_server.endpoint_url, profile)
+
+    yield use
+    set_profile(aws_server.endpoint_url, "default")

@@ -269,8 +269,13 @@ def _change_set(backend: Any, name_or_id: str, stack_name: str) -> Any:
     change_set = backend.change_sets.get(name_or_id)
     if change_set is not None:
         return change_set
-    return next((c for c in list(backend.change_sets.values()) if c.change_set_name == name_or_id
-                 and (not stack_name or stack_name in (c.stack_name, c.stack_id))), None)
+    named = [c for c in list(backend.change_sets.values()) if c.change_set_name == name_or_id
+             and (not stack_name or stack_name in (c.stack_name, c.stack_id))]
+    # A stack deleted and created again under its name keeps its old change sets in moto: the one
+    # meant is the live stack's (AWS resolves a name within the current stack only).
+    live = _live(backend, stack_name) if stack_name else None
+    mine = [c for c in named if live is not None and c.stack_id == live.stack_id]
+    return (mine or named or [None])[-1]
 
 
 _STACK_ID = re.compile(r"<StackId>([^<]+)</StackId>")

@@ -160,8 +160,33 @@ def _read_outcome(ctx: AwsContext, t: StackTarget, kind: str, unchanged: bool, c
         r.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return r
     r.status = "failed"
-    r.error = (stack or {}).get("StackStatusReason") or ("the stack does not exist" if not stack else status)
+    if not stack:
+        r.error = "the stack does not exist"
+        return r
+    cause = _failed_resource(ctx, t)
+    r.error = f"{status}: {cause}" if cause else (stack.get("StackStatusReason") or status)
     return r
+
+
+def _failed_resource(ctx: AwsContext, t: StackTarget) -> str | None:
+    """The first resource failure of the latest operation: what really went wrong, where the stack's
+    own reason after a rollback only says that one was requested."""
+    cfn = ctx.client("cloudformation", t.account_id, t.region)
+    try:
+        events = cfn.describe_stack_events(StackName=t.stack_name)["StackEvents"]  # newest first
+    except Exception:  # the reason is a courtesy: never let it hide the failure itself
+        return None
+    failed = None
+    for e in events:
+        if e.get("ResourceType") == "AWS::CloudFormation::Stack" and e.get("ResourceStatus") in (
+                "CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"):
+            break  # the start of the latest operation
+        if e.get("ResourceStatus", "").endswith("_FAILED") and e.get("ResourceType") != "AWS::CloudFormation::Stack":
+            failed = e  # keep going back: the earliest failure is the cause, later ones are knock-ons
+    if failed is None:
+        return None
+    return f"{failed['LogicalResourceId']} ({failed['ResourceType']}) {failed['ResourceStatus']}: " \
+           f"{failed.get('ResourceStatusReason', '')}".strip()
 
 
 def deploy(ctx: AwsContext, target: StackTarget, digest: str, *, wait: bool = True,

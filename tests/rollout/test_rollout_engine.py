@@ -158,3 +158,25 @@ def test_canaries_are_put_back_on_their_last_good_bundle_after_a_bake_breach(fle
     assert {retention_of(fleet_ctx, d["account_id"]) for d in canaries} == {"365"}
     entries = {e.account_name: e for e in Ledger(fleet_ctx).scan()}
     assert entries["canary-01"].bundle_digest == a.digest and entries["canary-01"].status == "rolled-back"
+
+
+def test_a_stack_that_rolls_back_in_aws_halts_its_wave_and_a_rerun_recreates_it(fleet_ctx, tmp_path, behaviour):
+    """No injected deploy: local AWS's profile makes the stack fail in CloudFormation itself
+    (CREATE_IN_PROGRESS -> CREATE_FAILED -> ROLLBACK_COMPLETE), as a resource failure would."""
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    org = fleet_ctx.client("organizations")
+    failing = next(x["Id"] for x in org.list_accounts()["Accounts"] if x["Name"] == "app-prod-02")
+    behaviour({"cloudformation": {"in_progress_seconds": 0.3,
+                                  "fail_stacks": [{"accounts": [failing], "stack_name": "fleet-*",
+                                                   "reason": "Resource handler returned message: Access Denied"}]}})
+    first = run(fleet_ctx, a)
+    assert first.halted and first.waves[-1].failed_accounts == ["app-prod-02"]
+    failed = next(r for r in first.waves[-1].results if r.account_name == "app-prod-02")
+    assert failed.stack_status == "ROLLBACK_COMPLETE" and "Access Denied" in (failed.error or ""), failed
+    assert statuses(first)["app-prod-01"] == "created"  # the wave before it stands
+
+    behaviour({"cloudformation": {"in_progress_seconds": 0.3}})  # the cause is fixed
+    again = run(fleet_ctx, a, rerun_failed_only=True, run_id="r2")
+    assert not again.halted and statuses(again)["app-prod-02"] == "created"  # deleted, then created afresh
+    stack = fleet_ctx.client("cloudformation", failing).describe_stacks(StackName="fleet-security-baseline")
+    assert stack["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"

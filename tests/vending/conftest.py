@@ -64,16 +64,3 @@ def xcom(dr, task_id: str, map_index: int = -1):
                                                  map_index=map_index, key="return_value").one_or_none()
         return None if row is None else XComModel.deserialize_value(row)
 
-
-@pytest.fixture
-def behaviour(aws_server):
-    """use(profile) makes local AWS behave by ``profile`` (a shipped name or a dict) from now on;
-    the default (moto's own behaviour) is back after the test. Apply it after seeding: a profile's
-    delays and throttling would otherwise slow the seed."""
-    from localaws.profile import set_profile
-
-    def use(profile):
-        set_profile(aws_server.endpoint_url, profile)
-
-    yield use
-    set_profile(aws_server.endpoint_url, "default")
