@@ -67,7 +67,7 @@ from typing import Any
 import yaml
 
 # One YAML key-path -> line index for every config this project validates.
-from fleet.spec import line_index
+from fleet.spec import Problem, line_index
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 CONTROL_PATH = "/_localaws/profile"
@@ -196,16 +196,6 @@ class Profile:
 
 
 # -- errors ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    key: str
-    line: int | None
-    expected: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key or '<root>'}: {self.expected}"
 
 
 class ProfileError(ValueError):
