@@ -98,14 +98,14 @@ with DAG(
             """Validate the config and check the connection is the management account named in it."""
             from fleet import source as src
             from fleet.aws import AwsContext
-            from fleet.spec import load_fleet
+            from fleet.config import load_config
             from fleet_airflow.hooks import FleetAwsHook
 
-            from fleet.spec import SpecError
+            from fleet.config import ConfigError
 
             try:
-                fleet = load_fleet(Path(params["fleet_repo"]) / "fleet.yaml")
-            except SpecError as exc:  # a bad config is a verdict: retrying cannot fix it
+                fleet = load_config(Path(params["fleet_repo"]) / "fleet.yaml")
+            except ConfigError as exc:  # a bad config is a verdict: retrying cannot fix it
                 _fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
             org = fleet.organization
             ctx: AwsContext = FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role)

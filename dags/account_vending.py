@@ -43,9 +43,9 @@ def _fail(message: str):
 
 
 def _fleet(settings: dict):
-    from fleet.spec import load_fleet
+    from fleet.config import load_config
 
-    return load_fleet(Path(settings["fleet_repo"]) / "fleet.yaml")
+    return load_config(Path(settings["fleet_repo"]) / "fleet.yaml")
 
 
 with DAG(
@@ -79,13 +79,13 @@ with DAG(
     @task
     def preflight(params: dict | None = None) -> dict:
         """Validate the config, check the connection is the management account, settle the settings."""
-        from fleet.spec import SpecError, load_fleet
+        from fleet.config import ConfigError, load_config
         from fleet_airflow.hooks import FleetAwsHook
 
         repo = params["fleet_repo"]
         try:
-            fleet = load_fleet(Path(repo) / "fleet.yaml")
-        except SpecError as exc:
+            fleet = load_config(Path(repo) / "fleet.yaml")
+        except ConfigError as exc:
             _fail(f"the fleet config is not valid; no account was requested:\n{exc}")
         org, vending = fleet.organization, fleet.vending
         FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role) \
@@ -101,11 +101,11 @@ with DAG(
     def plan(settings: dict, params: dict | None = None) -> list[dict]:
         """The requests: the accounts Param, else the config's accounts not in the organization yet."""
         from fleet import accounts
-        from fleet.spec import SpecError
+        from fleet.config import ConfigError
 
         try:
             requests = accounts.plan_requests(_ctx(settings), _fleet(settings), params.get("accounts") or [])
-        except SpecError as exc:
+        except ConfigError as exc:
             _fail(f"the accounts Param is not valid; no account was requested:\n{exc}")
         print(f"{len(requests)} account request(s) through {settings['backend']}: "
               f"{', '.join(r.name for r in requests) or 'none (every config account is in the organization)'}")

@@ -49,11 +49,11 @@ def _fail(message: str):
 
 
 def _load(params: dict):
-    from fleet.spec import SpecError, load_fleet
+    from fleet.config import ConfigError, load_config
 
     try:
-        return load_fleet(Path(params["fleet_repo"]) / "fleet.yaml")
-    except SpecError as exc:  # a bad config is a verdict: retrying cannot fix it
+        return load_config(Path(params["fleet_repo"]) / "fleet.yaml")
+    except ConfigError as exc:  # a bad config is a verdict: retrying cannot fix it
         _fail(f"the fleet config is not valid; nothing was checked:\n{exc}")
 
 

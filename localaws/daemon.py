@@ -88,11 +88,11 @@ def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
         profile_ref = reference(profile)
     config_path = str(Path(config).resolve()) if config else None
     if config_path is not None:
-        from fleet.spec import SpecError, load_fleet
+        from fleet.config import ConfigError, load_config
 
         try:
-            load_fleet(config_path)  # fail here, with the spec's message, not in the child's log
-        except (SpecError, OSError) as exc:
+            load_config(config_path)  # fail here, with the spec's message, not in the child's log
+        except (ConfigError, OSError) as exc:
             print(f"local AWS: bad fleet config {config}: {exc}", file=sys.stderr)
             return USAGE
 

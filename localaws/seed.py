@@ -21,9 +21,9 @@ class SeedError(RuntimeError):
 def load(fleet: Any) -> Any:
     """A Fleet as is, or load one from a path to a fleet config."""
     if isinstance(fleet, (str, Path)):
-        from fleet.spec import load_fleet
+        from fleet.config import load_config
 
-        return load_fleet(fleet)
+        return load_config(fleet)
     return fleet
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from fleet import stacks
 from fleet.aws import AwsContext, error_code
 from fleet.org import LiveAccount
-from fleet.spec import Fleet
+from fleet.config import FleetConfig
 
 SCP = "SERVICE_CONTROL_POLICY"
 
@@ -191,7 +191,7 @@ def enable_macie(ctx: AwsContext, account_id: str, region: str) -> Step:
     return Step(name, "done")
 
 
-def enable_services(ctx: AwsContext, fleet: Fleet, account_id: str) -> list[Step]:
+def enable_services(ctx: AwsContext, fleet: FleetConfig, account_id: str) -> list[Step]:
     steps = []
     for region in fleet.organization.regions:
         for service in fleet.guardrails.services:
@@ -204,7 +204,7 @@ def enable_services(ctx: AwsContext, fleet: Fleet, account_id: str) -> list[Step
     return steps
 
 
-def deploy_baselines(ctx: AwsContext, fleet: Fleet, account: LiveAccount) -> list[Step]:
+def deploy_baselines(ctx: AwsContext, fleet: FleetConfig, account: LiveAccount) -> list[Step]:
     from fleet.rollout import baseline_targets
 
     steps = []
@@ -221,7 +221,7 @@ def deploy_baselines(ctx: AwsContext, fleet: Fleet, account: LiveAccount) -> lis
     return steps
 
 
-def setup_account(ctx: AwsContext, fleet: Fleet, *, name: str, email: str, ou: str, tags: dict[str, str],
+def setup_account(ctx: AwsContext, fleet: FleetConfig, *, name: str, email: str, ou: str, tags: dict[str, str],
                   account_id: str) -> list[Step]:
     """OU, tags, SCPs, guardrail services, baseline stacks: in that order (guardrails before workloads)."""
     steps = [place(ctx, account_id, ou), tag(ctx, account_id, tags),

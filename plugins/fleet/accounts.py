@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from fleet import account_factory
 from fleet.aws import AwsContext, error_code
-from fleet.spec import Fleet, Vending, account_requests
+from fleet.config import FleetConfig, Vending, account_requests
 from fleet.vending_log import RequestLog
 
 OUTCOMES = ("created", "existed", "failed")
@@ -62,8 +62,8 @@ def org_accounts_by_email(ctx: AwsContext) -> dict[str, dict]:
     return {a["Email"].lower(): a for a in _all(ctx.client("organizations"), "list_accounts", "Accounts")}
 
 
-def plan_requests(ctx: AwsContext, fleet: Fleet, param_accounts: list[dict] | None = None) -> list[Request]:
-    """The Param's accounts when given (validated by the config's rules, SpecError naming the item),
+def plan_requests(ctx: AwsContext, fleet: FleetConfig, param_accounts: list[dict] | None = None) -> list[Request]:
+    """The Param's accounts when given (validated by the config's rules, ConfigError naming the item),
     else the config's accounts that are not in the organization yet."""
     if param_accounts:
         return [Request(a.name, a.email, a.ou, dict(a.tags)) for a in account_requests(param_accounts, fleet)]

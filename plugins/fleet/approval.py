@@ -114,7 +114,7 @@ class DynamoStore:
 
 
 def open_store(ctx: AwsContext, settings, bucket: str) -> Store:
-    """The approval store the config's ``approval`` section names (``settings``: spec.Approval or a dict)."""
+    """The approval store the config's ``approval`` section names (``settings``: config.Approval or a dict)."""
     get = settings.get if isinstance(settings, dict) else (lambda k, d=None: getattr(settings, k, d))
     if get("store", "s3") == "dynamodb":
         return DynamoStore(ctx, get("table", "fleet-approvals"))

@@ -29,7 +29,7 @@ from pathlib import Path
 from fleet import stacks
 from fleet.aws import AwsContext, error_code
 from fleet.org import LiveAccount, OrgView
-from fleet.spec import Fleet, Product
+from fleet.config import FleetConfig, Product
 
 MANAGED = {"Key": "fleet:managed-by", "Value": "fleet-pipeline"}
 LAUNCH_ROLE_STACK = "fleet-catalog-launch-role"
@@ -54,7 +54,7 @@ def template_url(bucket: str, region: str, key: str) -> str:
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
 
 
-def ensure_portfolio(sc, fleet: Fleet) -> str:
+def ensure_portfolio(sc, fleet: FleetConfig) -> str:
     name = fleet.catalog.portfolio_name
     for page in sc.get_paginator("list_portfolios").paginate():
         for p in page["PortfolioDetails"]:
@@ -90,7 +90,7 @@ def version_description(digest: str, commit: str | None) -> str:
     return (f"commit {commit[:12]}, " if commit else "uncommitted tree, ") + f"bundle {digest}"
 
 
-def publish_product(ctx: AwsContext, fleet: Fleet, product: Product, portfolio_id: str, *, bundle_dir: Path,
+def publish_product(ctx: AwsContext, fleet: FleetConfig, product: Product, portfolio_id: str, *, bundle_dir: Path,
                     digest: str, commit: str | None, bucket: str) -> ProductVersion:
     sc = ctx.client("servicecatalog")
     key = f"catalog/{product.name}/{digest}/template.yaml"
@@ -240,7 +240,7 @@ def shared_accounts(org: OrgView, ou_names: tuple[str, ...], management_account:
                    and wanted & set(a.ou_path)), key=lambda a: a.name)
 
 
-def launch_role_targets(ctx: AwsContext, fleet: Fleet, org: OrgView, bundle_dir: Path) -> list[stacks.StackTarget]:
+def launch_role_targets(ctx: AwsContext, fleet: FleetConfig, org: OrgView, bundle_dir: Path) -> list[stacks.StackTarget]:
     """The launch role stack in the management account and in every account of the shared OUs."""
     rel = fleet.catalog.launch_role_template
     roles = sorted({p.launch_role for p in fleet.catalog.products if p.launch_role})
@@ -258,7 +258,7 @@ def launch_role_stack(role: str) -> str:
     return f"{LAUNCH_ROLE_STACK}-" + re.sub(r"[^A-Za-z0-9-]", "-", role)
 
 
-def ensure_launch_roles(ctx: AwsContext, fleet: Fleet, org: OrgView, bundle_dir: Path,
+def ensure_launch_roles(ctx: AwsContext, fleet: FleetConfig, org: OrgView, bundle_dir: Path,
                         max_concurrent: int = 10) -> list[dict]:
     """Deploy the launch role stacks (change sets, named after the template's own digest)."""
     from fleet import rollout
@@ -303,7 +303,7 @@ class CatalogError(RuntimeError):
     pass
 
 
-def publish(ctx: AwsContext, fleet: Fleet, org: OrgView, *, bundle_dir: Path, digest: str, commit: str | None,
+def publish(ctx: AwsContext, fleet: FleetConfig, org: OrgView, *, bundle_dir: Path, digest: str, commit: str | None,
             bucket: str) -> dict:
     sc = ctx.client("servicecatalog")
     launch_roles = ensure_launch_roles(ctx, fleet, org, bundle_dir)
@@ -414,7 +414,7 @@ def _empty_and_delete_bucket(s3, bucket: str) -> None:
     s3.delete_bucket(Bucket=bucket)
 
 
-def smoke_test(ctx: AwsContext, fleet: Fleet, org: OrgView, published: dict, *, log=print) -> dict:
+def smoke_test(ctx: AwsContext, fleet: FleetConfig, org: OrgView, published: dict, *, log=print) -> dict:
     """Launch each published version in the smoke-test account as the end-user principal, check, terminate."""
     cfg = fleet.catalog.smoke_test
     account = org.resolve_names(fleet, [cfg.account])[0]
@@ -491,7 +491,7 @@ def _offered(end_user) -> set[str]:
             return out
 
 
-def _first_tag_options(fleet: Fleet) -> list[tuple[str, str]]:
+def _first_tag_options(fleet: FleetConfig) -> list[tuple[str, str]]:
     """One value per TagOption key: Service Catalog requires a launch to choose from each key."""
     seen: dict[str, str] = {}
     for k, v in fleet.catalog.tag_options:

@@ -16,11 +16,11 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "include" / "fleet.yaml"
 
 
 def _load(config: str):
-    from fleet.spec import SpecError, load_fleet
+    from fleet.config import ConfigError, load_config
 
     try:
-        return load_fleet(config)
-    except SpecError as exc:
+        return load_config(config)
+    except ConfigError as exc:
         print(f"fleet: the fleet config is not valid:\n{exc}", file=sys.stderr)
         raise SystemExit(2)
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from fleet import source, stacks
 from fleet.aws import AwsContext
 from fleet.org import read_org
-from fleet.spec import Fleet
+from fleet.config import FleetConfig
 
 DONE = {"DETECTION_COMPLETE", "DETECTION_FAILED"}
 STATUSES = ("DRIFTED", "IN_SYNC", "UNKNOWN")  # per stack, in the report's order of urgency
@@ -84,7 +84,7 @@ def _resource_drifts(cfn, stack_name: str) -> list[dict]:
             return out
 
 
-def targets(ctx: AwsContext, fleet: Fleet) -> list[stacks.StackTarget]:
+def targets(ctx: AwsContext, fleet: FleetConfig) -> list[stacks.StackTarget]:
     """Every (ACTIVE account, baseline, baseline region), from the live organization."""
     accounts = sorted((a for a in read_org(ctx, with_tags=False).accounts if a.status == "ACTIVE"),
                       key=lambda a: (a.name, a.id))
@@ -92,7 +92,7 @@ def targets(ctx: AwsContext, fleet: Fleet) -> list[stacks.StackTarget]:
             for b in fleet.baselines for region in b.regions for a in accounts]
 
 
-def detect_fleet(ctx: AwsContext, fleet: Fleet, *, max_concurrent: int = 20, run_id: str | None = None,
+def detect_fleet(ctx: AwsContext, fleet: FleetConfig, *, max_concurrent: int = 20, run_id: str | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), **kw) -> dict:
     """The drift report of every baseline stack in the fleet. ``kw`` goes to ``detect_one``
     (timeout, poll, sleep, clock)."""
@@ -121,7 +121,7 @@ def report_prefix(run_id: str) -> str:
     return "drift/" + "".join(c if c.isalnum() or c in "-_.+" else "_" for c in run_id) + "/"
 
 
-def write_report(ctx: AwsContext, fleet: Fleet, report: dict, run_id: str) -> dict:
+def write_report(ctx: AwsContext, fleet: FleetConfig, report: dict, run_id: str) -> dict:
     """report.json and report.txt under drift/<run id>/ in the artifacts bucket; returns their URLs."""
     org = fleet.organization
     bucket = source.artifacts_bucket(org.management_account, org.home_region)

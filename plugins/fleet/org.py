@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fleet.aws import AwsContext
-from fleet.spec import Fleet, ProdTargets
+from fleet.config import FleetConfig, ProdTargets
 
 
 class TargetError(RuntimeError):
@@ -45,7 +45,7 @@ class OrgView:
             raise TargetError(f"OU {name!r} found {len(matches)} times in the organization (expected once)")
         return matches[0]
 
-    def resolve_names(self, fleet: Fleet, names: tuple[str, ...] | list[str]) -> list[LiveAccount]:
+    def resolve_names(self, fleet: FleetConfig, names: tuple[str, ...] | list[str]) -> list[LiveAccount]:
         """Config account names -> live accounts, matched by email (the one key AWS keeps unique)."""
         live = self.by_email()
         out, missing = [], []
@@ -57,7 +57,7 @@ class OrgView:
                               "(vend them first: the account_vending DAG)")
         return out
 
-    def resolve_targets(self, fleet: Fleet, targets: ProdTargets) -> list[LiveAccount]:
+    def resolve_targets(self, fleet: FleetConfig, targets: ProdTargets) -> list[LiveAccount]:
         """OUs (nested included), tags and explicit accounts, minus exclusions; ACTIVE accounts only."""
         chosen: dict[str, LiveAccount] = {}
         wanted_ous = set(targets.ous)

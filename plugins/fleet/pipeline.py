@@ -19,7 +19,7 @@ from fleet import plan as plan_mod
 from fleet.approval import safe_key
 from fleet.aws import AwsContext
 from fleet.org import read_org
-from fleet.spec import Fleet, load_fleet
+from fleet.config import FleetConfig, load_config
 
 CONFIG_NAME = "fleet.yaml"
 
@@ -44,15 +44,15 @@ def work_dir() -> Path:
     return Path(os.environ.get("FLEET_WORK_DIR") or Path(tempfile.gettempdir()) / "fleet-bundles")
 
 
-def open_bundle(ctx: AwsContext, bundle: Bundle) -> tuple[Path, Fleet]:
+def open_bundle(ctx: AwsContext, bundle: Bundle) -> tuple[Path, FleetConfig]:
     """The bundle's files on local disk (verified against its digest) and its validated config."""
     root = source.fetch(ctx, bundle.bucket, bundle.digest, work_dir())
-    return root, load_fleet(root / CONFIG_NAME)
+    return root, load_config(root / CONFIG_NAME)
 
 
 def snapshot_and_upload(ctx: AwsContext, repo: Path, ref: str | None = None) -> dict:
     snap = source.snapshot(repo, ref=ref)
-    fleet = load_fleet(snap.root / CONFIG_NAME)  # refuse a bad config before anything is uploaded
+    fleet = load_config(snap.root / CONFIG_NAME)  # refuse a bad config before anything is uploaded
     ctx.require_management_account(fleet.organization.management_account)
     bucket = source.artifacts_bucket(fleet.organization.management_account, ctx.region)
     return source.upload(ctx, snap, bucket)
@@ -171,7 +171,7 @@ def integration_tests(ctx: AwsContext, deployments: list[dict], *, health: bool 
 
 
 def prod_waves(ctx: AwsContext, bundle: Bundle, only: list[str] | None = None
-               ) -> tuple[Fleet, list[list[stacks.StackTarget]]]:
+               ) -> tuple[FleetConfig, list[list[stacks.StackTarget]]]:
     """The prod targets in rollout order, split into the configured waves (by account)."""
     _, fleet = open_bundle(ctx, bundle)
     targets = env_targets(ctx, bundle, "prod", only=only)
@@ -182,7 +182,7 @@ def prod_waves(ctx: AwsContext, bundle: Bundle, only: list[str] | None = None
     return fleet, [[t for acct in wave for t in by_account[acct]] for wave in account_waves]
 
 
-def _wave_settings(fleet: Fleet, waves: list[list[stacks.StackTarget]]) -> tuple[list[int], list[int]]:
+def _wave_settings(fleet: FleetConfig, waves: list[list[stacks.StackTarget]]) -> tuple[list[int], list[int]]:
     """(failure tolerance, max concurrent) of each planned wave, from the configured wave it came from."""
     env = fleet.environments
     total = len({t.account_id for w in waves for t in w})

@@ -17,7 +17,7 @@ from fleet import stacks
 from fleet.aws import AwsContext
 from fleet.ledger import Entry, Ledger, entry_key
 from fleet.org import LiveAccount
-from fleet.spec import Baseline, Fleet, Wave
+from fleet.config import Baseline, FleetConfig, Wave
 
 MANAGED_TAGS = {"fleet:managed-by": "fleet-pipeline"}
 
@@ -57,7 +57,7 @@ def _wave_bounds(total: int, waves: Sequence[Wave]) -> list[tuple[Wave, int, int
     return out
 
 
-def baseline_targets(fleet: Fleet, baseline: Baseline, accounts: Sequence[LiveAccount],
+def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[LiveAccount],
                      template_root: Path) -> list[stacks.StackTarget]:
     body = (template_root / baseline.template).read_text(encoding="utf-8")
     params = {"ManagementAccountId": fleet.organization.management_account, **baseline.parameters}

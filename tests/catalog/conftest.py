@@ -12,7 +12,7 @@ import pytest
 from fleet import pipeline, source
 from fleet.aws import AwsContext
 from fleet.org import read_org
-from fleet.spec import load_fleet
+from fleet.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def commit(repo: Path, message: str) -> None:
 
 def snapshot(ctx: AwsContext, repo: Path) -> pipeline.Bundle:
     """Source stage: artifacts bucket, then the bundle uploaded; returns the Bundle."""
-    fleet = load_fleet(repo / "fleet.yaml")
+    fleet = load_config(repo / "fleet.yaml")
     bucket = source.artifacts_bucket(fleet.organization.management_account, ctx.region)
     s3 = ctx.client("s3")
     try:

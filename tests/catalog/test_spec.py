@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from fleet.spec import SpecError, load_fleet
+from fleet.config import ConfigError, load_config
 
 from .conftest import REPO
 
@@ -22,13 +22,13 @@ def config(tmp_path, old: str, new: str):
 
 
 def problems(path) -> str:
-    with pytest.raises(SpecError) as err:
-        load_fleet(path)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
     return str(err.value)
 
 
 def test_sample_config_values():
-    fleet = load_fleet(REPO / "include" / "fleet.yaml")
+    fleet = load_config(REPO / "include" / "fleet.yaml")
     assert fleet.approval.store == "s3" and fleet.approval.topic == "fleet-approvals" and fleet.approval.ui is False
     assert fleet.catalog.launch_role_template == "templates/catalog-launch-role.yaml"
     assert fleet.catalog.tag_options == (("fleet:cost-center", "platform"), ("fleet:cost-center", "shared"))
@@ -39,7 +39,7 @@ def test_sample_config_values():
 def test_dynamodb_store_and_ui(tmp_path):
     path = config(tmp_path, "  store: s3 ", "  store: dynamodb\n  table: my-approvals #")
     path.write_text(path.read_text().replace("  ui: false ", "  ui: true "))
-    fleet = load_fleet(path)
+    fleet = load_config(path)
     assert (fleet.approval.store, fleet.approval.table, fleet.approval.ui) == ("dynamodb", "my-approvals", True)
 
 

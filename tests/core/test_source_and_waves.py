@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fleet import report, rollout, source
-from fleet.spec import Wave
+from fleet.config import Wave
 
 REPO = Path(__file__).resolve().parents[2]
 

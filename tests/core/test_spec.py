@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.spec import SpecError, load_fleet
+from fleet.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = (REPO / "include" / "fleet.yaml").read_text()
@@ -22,8 +22,8 @@ def fleet_dir(tmp_path: Path) -> Path:
 def problems_of(fleet_dir: Path, text: str):
     path = fleet_dir / "fleet.yaml"
     path.write_text(text)
-    with pytest.raises(SpecError) as err:
-        load_fleet(path)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
     for p in err.value.problems:
         assert p.file == str(path)
     return err.value.problems
@@ -40,7 +40,7 @@ def only(problems, key: str):
 
 
 def test_the_sample_fleet_is_valid():
-    fleet = load_fleet(REPO / "include" / "fleet.yaml")
+    fleet = load_config(REPO / "include" / "fleet.yaml")
     assert len(fleet.accounts) == 14 and fleet.organization.management_account == "123456789012"
     assert [a.name for a in fleet.accounts_under(["Workloads"])][:3] == ["beta-test", "canary-01", "canary-02"]
 
@@ -102,8 +102,8 @@ def test_every_problem_is_reported_at_once(fleet_dir):
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path):
-    with pytest.raises(SpecError) as err:
-        load_fleet(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "nope.yaml")
     assert "cannot read the fleet config" in str(err.value)
 
 
@@ -117,5 +117,5 @@ def test_the_dag_refuses_a_bad_config_before_anything_is_uploaded(fleet_dir, mon
         def __getattr__(self, name):
             raise AssertionError(f"AWS used: {name}")
 
-    with pytest.raises(SpecError, match="organization.management_account"):
+    with pytest.raises(ConfigError, match="organization.management_account"):
         pipeline.snapshot_and_upload(NoAws(), fleet_dir)

@@ -16,7 +16,7 @@ import pytest
 from fleet import catalog, stacks
 from fleet.org import read_org
 from fleet.source import artifacts_bucket
-from fleet.spec import load_fleet
+from fleet.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def ctx(seeded_fleet):
 @pytest.fixture
 def member(ctx) -> tuple[str, str]:
     """(account id, name) of a seeded member account: beta-test."""
-    account = read_org(ctx, with_tags=False).resolve_names(load_fleet(REPO / "include" / "fleet.yaml"),
+    account = read_org(ctx, with_tags=False).resolve_names(load_config(REPO / "include" / "fleet.yaml"),
                                                            ["beta-test"])[0]
     return account.id, account.name
 
@@ -118,7 +118,7 @@ def fleet_dir(tmp_path: Path) -> Path:
 
 
 def publish(ctx, fleet_dir: Path, digest: str) -> dict:
-    fleet = load_fleet(fleet_dir / "fleet.yaml")
+    fleet = load_config(fleet_dir / "fleet.yaml")
     bucket = artifacts_bucket(fleet.organization.management_account, ctx.region)
     s3 = ctx.client("s3")
     try:

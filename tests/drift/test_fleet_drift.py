@@ -7,11 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from fleet import drift, stacks
-from fleet.spec import load_fleet
+from fleet.config import load_config
 from tests.support import aws_connection
 
 REPO = Path(__file__).resolve().parents[2]
-FLEET = load_fleet(REPO / "include" / "fleet.yaml")
+FLEET = load_config(REPO / "include" / "fleet.yaml")
 BUCKET = "fleet-artifacts-123456789012-us-east-1"
 BASELINE = (REPO / "include" / "templates" / "security-baseline.yaml").read_text()
 

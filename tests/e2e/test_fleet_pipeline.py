@@ -12,12 +12,12 @@ import pytest
 from fleet import approval, source
 from fleet.aws import AwsContext
 from fleet.org import read_org
-from fleet.spec import load_fleet
+from fleet.config import load_config
 
 from .conftest import REPO, Approver, run_dag
 
 pytestmark = pytest.mark.e2e
-FLEET = load_fleet(REPO / "include" / "fleet.yaml")
+FLEET = load_config(REPO / "include" / "fleet.yaml")
 STACK = "fleet-security-baseline"
 
 

@@ -2,14 +2,14 @@
 
 from conftest import REPO
 
-from fleet.spec import load_fleet
+from fleet.config import load_config
 from localaws.clients import client
 from localaws.seed import seed_organization
 
 
 def test_seed_is_idempotent(local_aws):
     local_aws.reset()
-    fleet = load_fleet(REPO / "include" / "fleet.yaml")
+    fleet = load_config(REPO / "include" / "fleet.yaml")
 
     first = seed_organization(local_aws.endpoint_url, fleet)
     second = seed_organization(local_aws.endpoint_url, fleet)

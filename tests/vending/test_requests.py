@@ -8,7 +8,7 @@ import pytest
 
 from fleet import accounts
 from fleet.accounts import Request
-from fleet.spec import Vending
+from fleet.config import Vending
 from fleet.vending_log import RequestLog
 
 ORGS = Vending(backend="organizations")
@@ -92,14 +92,14 @@ def test_a_failed_creation_is_reported_with_its_reason_and_others_finish(seeded_
 
 
 def test_plan_requests_from_the_config_and_from_the_param(seeded_fleet, tmp_path):
-    from fleet.spec import SpecError, load_fleet
+    from fleet.config import ConfigError, load_config
 
-    fleet = load_fleet("include/fleet.yaml")
+    fleet = load_config("include/fleet.yaml")
     assert accounts.plan_requests(seeded_fleet, fleet) == []  # every config account is in the org
     planned = accounts.plan_requests(seeded_fleet, fleet, [{"name": "new-one", "email": "new-one@example.com",
                                                             "ou": "Prod", "tags": {"team": "x"}}])
     assert planned == [Request("new-one", "new-one@example.com", "Prod", {"team": "x"})]
-    with pytest.raises(SpecError) as bad:
+    with pytest.raises(ConfigError) as bad:
         accounts.plan_requests(seeded_fleet, fleet, [{"name": "ok", "email": "not-an-email", "ou": "Nowhere"}])
     assert "the accounts Param: accounts[0].email: an email address" in str(bad.value)
     assert "accounts[0].ou: an OU declared under ous" in str(bad.value)

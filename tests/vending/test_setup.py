@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fleet import account_setup, accounts
 from fleet.accounts import Request
-from fleet.spec import Vending, load_fleet
+from fleet.config import Vending, load_config
 
 REPO_FLEET = "include/fleet.yaml"
 
@@ -19,7 +19,7 @@ def new_account(ctx, name="fresh-01"):
 
 def test_setup_makes_the_account_a_fleet_member_and_a_second_run_changes_nothing(seeded_fleet):
     ctx = seeded_fleet
-    fleet = load_fleet(REPO_FLEET)
+    fleet = load_config(REPO_FLEET)
     account_id = new_account(ctx)
     org = ctx.client("organizations")
     steps = account_setup.setup_account(ctx, fleet, name="fresh-01", email="fresh-01@example.com", ou="Prod",

@@ -1,4 +1,4 @@
-"""The Build gates: secrets, lint, policy, iam, unit -> a list of Finding (DESIGN.md section 2).
+"""The Build gates: secrets, lint, policy, iam, unit -> a list of Finding.
 
 Plain Python, no Airflow: the Build stage, `fleet check` and pre-commit all call run_gates.
 """

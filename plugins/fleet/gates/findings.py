@@ -1,4 +1,4 @@
-"""The Finding record every gate returns, and the report that groups them (DESIGN.md section 2)."""
+"""The Finding record every gate returns, and the report that groups them."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ SECURITYHUB_STANDARD = re.compile(r"^(arn:aws[\w-]*:securityhub:[\w-]*::(standar
 VENDING_BACKENDS = {"organizations", "control_tower"}
 
 
-class SpecError(ValueError):
+class ConfigError(ValueError):
     """A fleet config that cannot be used. ``problems`` holds every problem found, not just one."""
 
     def __init__(self, problems: list[Problem]):
@@ -180,7 +180,7 @@ class Approval:
 
 
 @dataclass(frozen=True)
-class Fleet:
+class FleetConfig:
     path: Path
     organization: Organization
     ous: tuple[OU, ...]
@@ -214,14 +214,14 @@ class Fleet:
         return [a for a in self.accounts if wanted & set(paths.get(a.ou, ()))]
 
 
-def load_fleet(path: str | Path) -> Fleet:
-    """Parse and validate ``path``; raise SpecError listing every problem found."""
+def load_config(path: str | Path) -> FleetConfig:
+    """Parse and validate ``path``; raise ConfigError listing every problem found."""
     path = Path(path)
     display = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")])
+        raise ConfigError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -229,19 +229,19 @@ def load_fleet(path: str | Path) -> Fleet:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([Problem(display, "", line, f"valid YAML ({reason})")])
+        raise ConfigError([Problem(display, "", line, f"valid YAML ({reason})")])
     lines = line_index(node)
     return _Validator(display, lines, path).fleet(data)
 
 
-def account_requests(data: Any, fleet: Fleet, source: str = "the accounts Param") -> tuple[Account, ...]:
+def account_requests(data: Any, fleet: FleetConfig, source: str = "the accounts Param") -> tuple[Account, ...]:
     """Validate account requests given outside the config (a DAG Param) by the config's own rules:
     names, emails, an OU the config declares. Errors name ``source`` and the item's key."""
     v = _Validator(source, {}, fleet.path)
     ou_names = {ou.name for top in fleet.ous for ou, _ in top.walk()}
     out = v.accounts(data, ou_names)
     if v.problems:
-        raise SpecError(v.problems)
+        raise ConfigError(v.problems)
     return out
 
 
@@ -326,7 +326,7 @@ class _Validator:
                 self.bad(f"{key}.{k}" if key else str(k), f"one of the known keys {sorted(allowed)}")
 
     # -- sections -------------------------------------------------------------------------------
-    def fleet(self, data: Any) -> Fleet:
+    def fleet(self, data: Any) -> FleetConfig:
         top = self.mapping(data, "")
         self.unknown_keys(top, "", {"organization", "ous", "accounts", "environments", "baselines",
                                     "guardrails", "catalog", "approval", "vending"})
@@ -342,8 +342,8 @@ class _Validator:
         approval = self.approval(top.get("approval"))
         vending = self.vending(top.get("vending"), org.vending)
         if self.problems:
-            raise SpecError(self.problems)
-        return Fleet(self.path.resolve(), org, ous, accounts, envs, baselines, guardrails, catalog, approval,
+            raise ConfigError(self.problems)
+        return FleetConfig(self.path.resolve(), org, ous, accounts, envs, baselines, guardrails, catalog, approval,
                      vending)
 
     def organization(self, data: Any) -> Organization:
