@@ -136,8 +136,9 @@ def no_wildcard_admin(template: Loaded):
         for path, kind in _DOCUMENTS.get(resource.get("Type"), []):
             if kind == "key":
                 continue  # "*" in a key policy means this key
-            for doc in _walk(resource.get("Properties"), path):
-                for st in _as_list(doc.get("Statement") if isinstance(doc, dict) else None):
+            for document in _walk(resource.get("Properties"), path):
+                statements = document.get("Statement") if isinstance(document, dict) else None
+                for st in _as_list(statements):
                     if isinstance(st, dict) and st.get("Effect") == "Allow":
                         assert not ("*" in _as_list(st.get("Action"))
                                     and "*" in _as_list(st.get("Resource"))), \

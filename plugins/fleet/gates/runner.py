@@ -55,7 +55,7 @@ def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None
             continue
         started = time.perf_counter()
         try:
-            findings = _run_one(gate, ws, history=history, rules=rules, features=features,
+            findings = _run_gate(gate, ws, history=history, rules=rules, features=features,
                                 cache_root=cache_root, aws_client=aws_client, report=report)
         except GateConfigError:
             raise
@@ -79,17 +79,17 @@ def _crash(gate: str, exc: Exception) -> Finding:
 
 
 def _default_cache(root: Path) -> Path:
-    from .secrets import default_cache_dir
+    from .secrets_gate import default_cache_dir
 
     return default_cache_dir(root)
 
 
-def _run_one(gate, ws, *, history, rules, features, cache_root, aws_client, report):
+def _run_gate(gate, ws, *, history, rules, features, cache_root, aws_client, report):
     if gate == "secrets":
-        from . import secrets
+        from . import secrets_gate
 
-        result = secrets.run(ws, history=history, cache_dir=cache_root)
-        report.purge_plan = secrets.purge_plan(result)
+        result = secrets_gate.run(ws, history=history, cache_dir=cache_root)
+        report.purge_plan = secrets_gate.purge_plan(result)
         return result.findings
     if gate == "iam" and aws_client is not None:
         from . import iam  # real AWS calls are never cached

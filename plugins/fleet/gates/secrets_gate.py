@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import gitdata, locate, secretscan
+from . import gitdata, locate, secret_scan
 from .findings import Finding
 from .workspace import Workspace
 
@@ -138,7 +138,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
         workers: int | None = None) -> SecretsResult:
     result = SecretsResult()
     baseline = load_baseline(ws.root)
-    digest = secretscan.configure(baseline.settings)
+    digest = secret_scan.configure(baseline.settings)
     cache = _Cache(cache_dir or default_cache_dir(ws.root), digest)
 
     # --- working tree ---
@@ -192,7 +192,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
             hist_items.append((hist_keys[oid], wanted[oid].path, data, True))
     result.scanned_blobs = len(todo) + len(hist_items)
     result.cache_hits = len(tree_items) + len(blobs) - result.scanned_blobs
-    fresh = secretscan.scan_many(todo + hist_items, baseline.settings, workers) if (
+    fresh = secret_scan.scan_many(todo + hist_items, baseline.settings, workers) if (
         todo or hist_items) else {}
     for key, hits in fresh.items():
         cache.put(key, hits)
