@@ -21,7 +21,7 @@ def test_secret_in_working_tree_names_file_and_line(fleet_repo, cache):
     (fleet_repo / "app.py").write_text("import os\n" + secret_line())
     report, found = secrets_findings(fleet_repo, cache)
     assert not report.ok
-    hit = [f for f in found if f.rule == "AWS Access Key"]
+    hit = [f for f in found if f.rule == "secrets:AWSKeyDetector"]
     assert hit and hit[0].file == "app.py" and hit[0].line == 2 and hit[0].commit is None
 
 
@@ -42,7 +42,7 @@ def test_history_only_secret_names_earliest_commit_on_any_branch(tmp_path, cache
     git(repo, "checkout", "-q", "main")
 
     report, found = secrets_findings(repo, cache)
-    hist = [f for f in found if f.rule == "AWS Access Key"]
+    hist = [f for f in found if f.rule == "secrets:AWSKeyDetector"]
     assert len(hist) == 1, found
     assert hist[0].commit == introduced
     assert hist[0].file == "config.py" and hist[0].line == 2
@@ -73,7 +73,7 @@ def test_baseline_allow_lists_in_detect_secrets_format(fleet_repo, cache):
 
     (fleet_repo / "app.py").write_text(keyword_line())
     _, before = secrets_findings(fleet_repo, cache)
-    assert [f.rule for f in before] == ["Secret Keyword"]
+    assert [f.rule for f in before] == ["secrets:KeywordDetector"]
     # write the baseline with detect-secrets itself, as a developer would
     old = os.getcwd()
     os.chdir(fleet_repo)
@@ -106,8 +106,8 @@ def test_binary_huge_unreadable_and_fifo_files_never_crash(fleet_repo, cache, mo
     os.mkfifo(fleet_repo / "pipe.yaml")  # reading it would block forever
     _, found = secrets_findings(fleet_repo, cache)
     by_file = {f.file: f for f in found}
-    assert by_file["huge.txt"].rule == "too-large" and by_file["huge.txt"].severity == "warning"
-    assert by_file["gone.yaml"].rule == "unreadable" and by_file["gone.yaml"].severity == "error"
+    assert by_file["huge.txt"].rule == "secrets:too-large" and by_file["huge.txt"].severity == "warning"
+    assert by_file["gone.yaml"].rule == "secrets:unreadable" and by_file["gone.yaml"].severity == "error"
     assert "blob.bin" not in by_file and "pipe.yaml" not in by_file
 
 

@@ -29,7 +29,7 @@ def test_undefined_step_and_bad_feature_are_findings(fleet_repo, cache):
         "Feature: x\n  Scenario: y\n    Given the template \"templates/security-baseline.yaml\"\n"
         "    Then the moon is full\n")
     found = unit(fleet_repo, cache)
-    assert [(f.rule, f.file, f.line) for f in found] == [("step-undefined", "features/x.feature", 4)]
+    assert [(f.rule, f.file, f.line) for f in found] == [("unit:step-undefined", "features/x.feature", 4)]
     (fleet_repo / "features" / "x.feature").write_text("this is not gherkin\n")
     found = unit(fleet_repo, cache)
     assert found and all(f.severity == "error" for f in found)

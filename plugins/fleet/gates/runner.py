@@ -74,7 +74,7 @@ def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None
 def _crash(gate: str, exc: Exception) -> Finding:
     # the secrets gate handles content: only the exception type, never its text
     detail = type(exc).__name__ if gate == "secrets" else f"{type(exc).__name__}: {exc}"[:300]
-    return Finding(gate, "gate-crashed", "error", ".", None, None,
+    return Finding(gate, f"{gate}:crashed", "error", ".", None, None,
                    f"the {gate} gate failed to run ({detail}); nothing was checked")
 
 
@@ -117,7 +117,8 @@ def _run_gate(gate, ws, *, history, rules, features, cache_root, aws_client, rep
         from . import unit
 
         findings = unit.run(ws, features)
-    if not any(f.rule.startswith(("engine-missing", "gate-crashed")) for f in findings):
+    # a missing engine or a crash is about this machine, not the inputs: run again next time
+    if not any(f.rule.partition(":")[2] in ("engine-missing", "crashed") for f in findings):
         _store(cache_root, gate, key, findings)
     return findings
 
