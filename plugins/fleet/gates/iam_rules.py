@@ -240,7 +240,7 @@ WILDCARD_ADMIN = IamRule(
     failing=Example("identity", _doc({"Effect": "Allow", "Action": "*", "Resource": "*"})))
 
 NOTACTION_ALLOW = IamRule(
-    "notaction-allow", "warning",
+    "notaction-allow", "error",
     'No statement allows NotAction on Resource "*": it grants every action but a few.',
     _each_statement(_notaction_allow),
     passing=Example("identity", _doc({"Effect": "Deny", "NotAction": "s3:GetObject",

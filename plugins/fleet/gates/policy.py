@@ -36,7 +36,9 @@ _RESOURCE_PATH = re.compile(r"/Resources/([^/\[]+)")
 
 
 @dataclass
-class Rule:
+class RuleFile:
+    """A Guard or Rego rule file and what its header says."""
+
     engine: str  # guard | rego
     name: str  # file stem; its examples are tests/<name>/
     path: Path
@@ -49,13 +51,14 @@ class Rule:
     def id(self) -> str:
         return f"policy:{self.name}"
 
-    def example(self, rules_dir: Path, expect: str) -> Path:
-        return rules_dir / "tests" / self.name / f"{expect}.yaml"
+    def example(self, expect: str) -> Path:
+        """tests/<name>/pass.yaml or fail.yaml beside guard/ and rego/ (may not exist)."""
+        return self.path.parents[1] / "tests" / self.name / f"{expect}.yaml"
 
 
 @dataclass
 class Example:
-    rule: Rule
+    rule: RuleFile
     expect: str  # pass | fail
     template: Template
 
@@ -67,7 +70,7 @@ def run(ws: Workspace, rules_dir: Path | None) -> list[Finding]:
                         f"(looked for {rules_dir or '<path>/policies'})")]
     findings: list[Finding] = []
     rules = _load_rules(rules_dir, findings, ws)
-    examples = _load_examples(rules, rules_dir, ws, findings)
+    examples = _load_examples(rules, ws, findings)
     templates = [t for t in ws.templates if t.data is not None]
 
     guard_rules = [r for r in rules if r.engine == "guard"]
@@ -85,7 +88,7 @@ def _rel(ws: Workspace, path: Path) -> str:
     return os.path.relpath(path, ws.root)
 
 
-def read_rules(rules_dir: Path) -> tuple[list[Rule], list[tuple[Path, str]]]:
+def read_rules(rules_dir: Path) -> tuple[list[RuleFile], list[tuple[Path, str]]]:
     """The rule files under rules_dir, and (path, why) for each one that cannot be read."""
     rules, unreadable = [], []
     for engine, suffix in (("guard", ".guard"), ("rego", ".rego")):
@@ -96,7 +99,7 @@ def read_rules(rules_dir: Path) -> tuple[list[Rule], list[tuple[Path, str]]]:
                 unreadable.append((path, f"cannot read rule file: {type(exc).__name__}"))
                 continue
             match = _SEVERITY.search(text)
-            rule = Rule(engine, path.stem, path, match.group(1) if match else "error",
+            rule = RuleFile(engine, path.stem, path, match.group(1) if match else "error",
                         _description(text))
             if engine == "guard":
                 rule.guard_rules = _GUARD_RULE.findall(text)
@@ -104,7 +107,7 @@ def read_rules(rules_dir: Path) -> tuple[list[Rule], list[tuple[Path, str]]]:
     return rules, unreadable
 
 
-def _load_rules(rules_dir: Path, findings: list[Finding], ws: Workspace) -> list[Rule]:
+def _load_rules(rules_dir: Path, findings: list[Finding], ws: Workspace) -> list[RuleFile]:
     rules, unreadable = read_rules(rules_dir)
     for path, why in unreadable:
         findings.append(Finding("policy", "policy:rule-unreadable", "error", _rel(ws, path),
@@ -125,12 +128,12 @@ def _description(text: str) -> str:
     return " ".join(lines).split(". ")[0].rstrip(".")
 
 
-def _load_examples(rules: list[Rule], rules_dir: Path, ws: Workspace,
+def _load_examples(rules: list[RuleFile], ws: Workspace,
                    findings: list[Finding]) -> list[Example]:
     examples = []
     for rule in rules:
         for expect in ("pass", "fail"):
-            path = rule.example(rules_dir, expect)
+            path = rule.example(expect)
             rel = _rel(ws, path)
             if not path.is_file():
                 findings.append(Finding("policy", "policy:rule-example-missing", "error", rel, None,
@@ -311,7 +314,7 @@ def _run_rego(ws, rules, templates, examples, verdicts) -> list[Finding]:
                         f"installed; {locate.INSTALL_REGO_HINT}")]
     findings: list[Finding] = []
     engine = regorus.Engine()
-    loaded: list[Rule] = []
+    loaded: list[RuleFile] = []
     for rule in rules:
         try:
             rule.package = engine.add_policy(str(rule.path), rule.path.read_text(encoding="utf-8"))
@@ -323,7 +326,7 @@ def _run_rego(ws, rules, templates, examples, verdicts) -> list[Finding]:
             continue
         loaded.append(rule)
 
-    def evaluate(template: Template, rule: Rule):
+    def evaluate(template: Template, rule: RuleFile):
         engine.set_input_json(json.dumps(template.data, default=str))
         try:
             out = json.loads(engine.eval_rule_as_json(f"{rule.package}.deny"))
