@@ -103,3 +103,10 @@ def test_an_unreadable_rule_file_is_named(tmp_path, capsys):
     (tmp_path / "guard" / "bad.guard").write_bytes(b"\xff\xfe")
     assert registry_module.main(["--rules-dir", str(tmp_path)]) == 2
     assert "bad.guard: cannot read rule file" in capsys.readouterr().err
+
+
+def test_fleet_rules_command_prints_the_table(capsys):
+    from fleet.cli import main
+
+    assert main(["rules"]) == 0
+    assert capsys.readouterr().out == render_markdown(registry())

@@ -9,7 +9,7 @@ Three kinds of entries:
 - tool families: rules that belong to a tool (cfn-lint, yamllint, detect-secrets, Access
   Analyzer, the Gherkin scenarios), one entry each, the tool's own id after the gate.
 
-    python -m fleet.gates.rules                  # the table, as markdown
+    python -m fleet.gates.rules                  # the table, as markdown (or: fleet rules)
     python -m fleet.gates.rules --format json
     python -m fleet.gates.rules --write-readme   # refresh the table in README.md
 """
@@ -103,18 +103,19 @@ _META = [
 ] + [(f"{gate}:crashed", "error", f"The {gate} gate raised: nothing was checked.", "runner.py")
      for gate in GATES]
 
-# Rules that belong to a tool: one entry per family, the tool's id after `<gate>:`.
+# Rules that belong to a tool: one entry per family, the tool's id after `<gate>:`;
+# (id, severity ("tool": the tool's own, per finding), pattern, description, reporting module).
 _TOOLS = [
-    ("lint:<cfn-lint rule id>", r"lint:[EWI]\d+", "cfn-lint's rules (e.g. lint:E3012; "
+    ("lint:<cfn-lint rule id>", "tool", r"lint:[EWI]\d+", "cfn-lint's rules (e.g. lint:E3012; "
      "lint:E0000 is a template that does not parse); configured by .cfnlintrc.", "lint.py"),
-    ("lint:yamllint/<rule>", r"lint:yamllint/[a-z-]+", "yamllint's rules over the fleet config "
+    ("lint:yamllint/<rule>", "tool", r"lint:yamllint/[a-z-]+", "yamllint's rules over the fleet config "
      "(lint:yamllint/syntax for a YAML syntax error); configured by .yamllint.", "lint.py"),
-    ("secrets:<detect-secrets plugin>", r"secrets:[A-Z][A-Za-z0-9]*", "A detect-secrets plugin "
+    ("secrets:<detect-secrets plugin>", "error", r"secrets:[A-Z][A-Za-z0-9]*", "A detect-secrets plugin "
      "found a secret (e.g. secrets:AWSKeyDetector), in the tree or in git history; "
      ".secrets.baseline allow-lists.", "secrets_gate.py"),
-    ("iam:access-analyzer/<issue code>", r"iam:access-analyzer/.+", "An IAM Access Analyzer "
+    ("iam:access-analyzer/<issue code>", "tool", r"iam:access-analyzer/.+", "An IAM Access Analyzer "
      "ValidatePolicy finding (only with an AWS connection).", "iam.py"),
-    ("unit:<scenario name>", r"unit:.+", "A Gherkin scenario under include/features/ failed "
+    ("unit:<scenario name>", "error", r"unit:.+", "A Gherkin scenario under include/features/ failed "
      "a step.", "unit.py"),
 ]
 
@@ -146,8 +147,8 @@ def registry(rules_dir: Path | None = None) -> list[Rule]:
     if rules_dir is not None and rules_dir.is_dir():
         rules += policy_rules(rules_dir)
     rules += [Rule(i, s, "meta", d, f"{_GATES_DIR}/{m}") for i, s, d, m in _META]
-    rules += [Rule(i, "tool", "tool", d, f"{_GATES_DIR}/{m}", pattern=p)
-              for i, p, d, m in _TOOLS]
+    rules += [Rule(i, s, "tool", d, f"{_GATES_DIR}/{m}", pattern=p)
+              for i, s, p, d, m in _TOOLS]
     order = {g: n for n, g in enumerate(GATES)}
     rules.sort(key=lambda r: (order[r.gate], KINDS.index(r.kind)))
     ids = [r.id for r in rules]
@@ -168,12 +169,14 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(rules: list[Rule]) -> str:
-    lines = ["| rule | severity | kind | what it checks | defined in |",
-             "|---|---|---|---|---|"]
+    lines = ["| rule | severity | kind | what it checks | defined in | examples |",
+             "|---|---|---|---|---|---|"]
     for r in rules:
-        severity = "set by the tool" if r.severity == "tool" else r.severity
+        severity = "the tool's" if r.severity == "tool" else r.severity
+        examples = f"`{os.path.dirname(r.passing)}/`" if r.gate == "policy" and r.passing \
+            else "in the rule object" if r.passing else ""
         lines.append(f"| `{_cell(r.id)}` | {severity} | {r.kind} | {_cell(r.description)} "
-                     f"| `{r.source}` |")
+                     f"| `{r.source}` | {examples} |")
     return "\n".join(lines) + "\n"
 
 
@@ -186,16 +189,24 @@ def replace_table(readme: str, table: str, where: str = "README.md") -> str:
     return readme[:start + len(BEGIN)] + "\n" + table + readme[end:]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fleet.gates.rules",
-                                     description="list every rule the Build gates can report")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `python -m fleet.gates.rules` and `fleet rules`."""
     parser.add_argument("--format", choices=["markdown", "json"], default="markdown")
     parser.add_argument("--rules-dir", type=Path, help="Guard/Rego rules (default: the bundled "
                         "include/policies)")
     parser.add_argument("--write-readme", nargs="?", const=locate.repo_root() / "README.md",
                         type=Path, metavar="PATH",
                         help="rewrite the table between the rules markers (default README.md)")
-    args = parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fleet.gates.rules",
+                                     description="list every rule the Build gates can report")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         rules = registry(args.rules_dir)
     except ValueError as exc:
