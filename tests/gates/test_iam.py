@@ -95,3 +95,10 @@ def test_unreachable_access_analyzer_is_exactly_one_warning(tmp_path):
         found = iam.run(Workspace(root), aws_client=client)
     assert [(f.rule, f.severity) for f in found] == [("iam:access-analyzer-not-run", "warning")]
     assert "NotImplemented" in found[0].message
+
+
+def test_notaction_allow_on_any_resource_is_an_error(tmp_path):
+    # an error since it replaced the Rego rule iam_no_wildcard_admin, which made it one
+    root = template(tmp_path, 'Statement: [{Effect: Allow, NotAction: "iam:*", Resource: "*"}]')
+    found = [f for f in iam.run(Workspace(root)) if f.rule == "iam:notaction-allow"]
+    assert [(f.severity, f.line) for f in found] == [("error", 6)]

@@ -273,7 +273,7 @@ def rule_of(secret_type: str) -> str:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
     plugin = get_mapping_from_secret_type_to_class().get(secret_type)
-    return f"secrets:{plugin.__name__ if plugin else secret_type.replace(' ', '')}"
+    return f"secrets:{plugin.__name__ if plugin else secret_type.replace(' ', '') or 'unknown'}"
 
 
 def _message(kind: str, hashed: str) -> str:

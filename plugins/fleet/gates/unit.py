@@ -44,7 +44,7 @@ class _Collector:
         self.failed_nodes.add(request.node.nodeid)
         message = str(exception).split("\nassert ")[0].strip() or type(exception).__name__
         self.findings.append(Finding(
-            "unit", f"unit:{scenario.name}", "error", self._rel(feature.filename),
+            "unit", f"unit:{scenario.name or 'unnamed scenario'}", "error", self._rel(feature.filename),
             step.line_number, None,
             f"{scenario.name}: step \"{step.keyword} {step.name}\" failed: {message}"))
 
