@@ -43,9 +43,9 @@ class _Collector:
                               step_func_args, exception):
         self.failed_nodes.add(request.node.nodeid)
         message = str(exception).split("\nassert ")[0].strip() or type(exception).__name__
+        rule = f"unit:{scenario.name or 'unnamed scenario'}"
         self.findings.append(Finding(
-            "unit", f"unit:{scenario.name or 'unnamed scenario'}", "error", self._rel(feature.filename),
-            step.line_number, None,
+            "unit", rule, "error", self._rel(feature.filename), step.line_number, None,
             f"{scenario.name}: step \"{step.keyword} {step.name}\" failed: {message}"))
 
     def pytest_bdd_step_func_lookup_error(self, request, feature, scenario, step, exception):
