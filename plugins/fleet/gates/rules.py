@@ -138,7 +138,7 @@ def policy_rules(rules_dir: Path) -> list[Rule]:
 
 
 def registry(rules_dir: Path | None = None) -> list[Rule]:
-    """Every rule, in gate order: checks, then meta rules, then tool families."""
+    """Every rule, in gate order; within a gate: checks, tool families, meta rules."""
     rules_dir = rules_dir or locate.rules_dir(locate.default_check_path())
     iam_source = f"{_GATES_DIR}/iam_rules.py"
     rules = [Rule(r.id, r.severity, "check", r.description, iam_source,
