@@ -50,6 +50,12 @@ def cmd_check(args) -> int:
     return check_command(args.path, fmt=args.format, history=not args.no_history)
 
 
+def cmd_rules(args) -> int:
+    from fleet.gates.rules import run
+
+    return run(args)
+
+
 def cmd_validate(args) -> int:
     fleet = _load(args.config)
     print(f"{args.config}: valid ({len(fleet.accounts)} accounts, {len(fleet.baselines)} baselines, "
@@ -158,6 +164,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("--no-history", action="store_true", help="skip the git history secrets scan")
     c.set_defaults(func=cmd_check)
+
+    from fleet.gates.rules import add_arguments as rules_arguments
+
+    ru = sub.add_parser("rules", help="list every rule the Build gates can report (README's table)")
+    rules_arguments(ru)
+    ru.set_defaults(func=cmd_rules)
 
     v = sub.add_parser("validate", help="validate a fleet config")
     v.add_argument("--config", default=str(DEFAULT_CONFIG))

@@ -23,8 +23,8 @@ def test_exit_1_on_an_error_finding_and_json_contract(fleet_repo, capsys):
     assert set(data) == {"findings", "summary"}
     assert set(data["summary"]) == {"gates", "errors", "warnings"}
     assert set(data["summary"]["gates"]) == {"secrets", "lint", "policy", "iam", "unit"}
-    hit = [f for f in data["findings"] if f["rule"] == "kms_key_rotation"]
-    assert hit == [{"gate": "policy", "rule": "kms_key_rotation", "severity": "error",
+    hit = [f for f in data["findings"] if f["rule"] == "policy:kms_key_rotation"]
+    assert hit == [{"gate": "policy", "rule": "policy:kms_key_rotation", "severity": "error",
                     "file": "templates/k.yaml", "line": 7, "commit": None,
                     "message": "Key: KMS key must set EnableKeyRotation: true"}]
 

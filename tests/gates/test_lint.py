@@ -16,14 +16,14 @@ def test_cfn_lint_error_names_rule_file_and_line(fleet_repo, cache):
         "      NoSuchProperty: !Ref AWS::Region\n")
     found = lint(fleet_repo, cache)
     assert [(f.rule, f.file, f.line, f.severity) for f in found] == [
-        ("E3002", "templates/bad.yaml", 5, "error")]
+        ("lint:E3002", "templates/bad.yaml", 5, "error")]
 
 
 def test_unparseable_template_is_a_finding_not_a_crash(fleet_repo, cache):
     (fleet_repo / "templates" / "broken.yaml").write_text("Resources:\n  A: [\n")
     found = lint(fleet_repo, cache)
     assert [(f.rule, f.file, f.severity) for f in found] == [
-        ("E0000", "templates/broken.yaml", "error")]
+        ("lint:E0000", "templates/broken.yaml", "error")]
     assert found[0].line == 3
 
 
@@ -41,7 +41,7 @@ def test_yamllint_checks_the_fleet_config(fleet_repo, cache):
     text = (fleet_repo / "fleet.yaml").read_text()
     (fleet_repo / "fleet.yaml").write_text(text + "approval:\n  approvers: [a]\n")  # duplicate key
     found = lint(fleet_repo, cache)
-    assert any(f.rule == "yamllint/key-duplicates" and f.file == "fleet.yaml" for f in found)
+    assert any(f.rule == "lint:yamllint/key-duplicates" and f.file == "fleet.yaml" for f in found)
 
 
 def test_a_bad_cfnlintrc_is_a_usage_error(fleet_repo, capsys):

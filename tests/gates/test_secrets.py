@@ -21,7 +21,7 @@ def test_secret_in_working_tree_names_file_and_line(fleet_repo, cache):
     (fleet_repo / "app.py").write_text("import os\n" + secret_line())
     report, found = secrets_findings(fleet_repo, cache)
     assert not report.ok
-    hit = [f for f in found if f.rule == "AWS Access Key"]
+    hit = [f for f in found if f.rule == "secrets:AWSKeyDetector"]
     assert hit and hit[0].file == "app.py" and hit[0].line == 2 and hit[0].commit is None
 
 
@@ -42,7 +42,7 @@ def test_history_only_secret_names_earliest_commit_on_any_branch(tmp_path, cache
     git(repo, "checkout", "-q", "main")
 
     report, found = secrets_findings(repo, cache)
-    hist = [f for f in found if f.rule == "AWS Access Key"]
+    hist = [f for f in found if f.rule == "secrets:AWSKeyDetector"]
     assert len(hist) == 1, found
     assert hist[0].commit == introduced
     assert hist[0].file == "config.py" and hist[0].line == 2
@@ -54,16 +54,16 @@ def test_history_only_secret_names_earliest_commit_on_any_branch(tmp_path, cache
 
 
 def test_rerun_is_warm_each_blob_scanned_once(tmp_path, cache):
-    from fleet.gates import secrets
+    from fleet.gates import secrets_gate
     from fleet.gates.workspace import Workspace
 
     repo = init_repo(tmp_path / "r")
     for i in range(5):
         (repo / f"f{i}.yaml").write_text(f"key{i}: value{i}\n")
         commit_all(repo, f"c{i}")
-    cold = secrets.run(Workspace(repo), cache_dir=cache)
+    cold = secrets_gate.run(Workspace(repo), cache_dir=cache)
     assert cold.scanned_blobs == 5
-    warm = secrets.run(Workspace(repo), cache_dir=cache)
+    warm = secrets_gate.run(Workspace(repo), cache_dir=cache)
     assert warm.scanned_blobs == 0 and warm.cache_hits == 5
 
 
@@ -73,7 +73,7 @@ def test_baseline_allow_lists_in_detect_secrets_format(fleet_repo, cache):
 
     (fleet_repo / "app.py").write_text(keyword_line())
     _, before = secrets_findings(fleet_repo, cache)
-    assert [f.rule for f in before] == ["Secret Keyword"]
+    assert [f.rule for f in before] == ["secrets:KeywordDetector"]
     # write the baseline with detect-secrets itself, as a developer would
     old = os.getcwd()
     os.chdir(fleet_repo)
@@ -97,17 +97,17 @@ def test_bad_baseline_is_a_usage_error(fleet_repo, capsys):
 
 
 def test_binary_huge_unreadable_and_fifo_files_never_crash(fleet_repo, cache, monkeypatch):
-    from fleet.gates import secrets
+    from fleet.gates import secrets_gate
 
     (fleet_repo / "blob.bin").write_bytes(b"\x00\x01\x02" + os.urandom(500))
-    monkeypatch.setattr(secrets, "MAX_SCAN_BYTES", 1000)
+    monkeypatch.setattr(secrets_gate, "MAX_SCAN_BYTES", 1000)
     (fleet_repo / "huge.txt").write_text("a" * 5000)
     (fleet_repo / "gone.yaml").symlink_to(fleet_repo / "does-not-exist.yaml")
     os.mkfifo(fleet_repo / "pipe.yaml")  # reading it would block forever
     _, found = secrets_findings(fleet_repo, cache)
     by_file = {f.file: f for f in found}
-    assert by_file["huge.txt"].rule == "too-large" and by_file["huge.txt"].severity == "warning"
-    assert by_file["gone.yaml"].rule == "unreadable" and by_file["gone.yaml"].severity == "error"
+    assert by_file["huge.txt"].rule == "secrets:too-large" and by_file["huge.txt"].severity == "warning"
+    assert by_file["gone.yaml"].rule == "secrets:unreadable" and by_file["gone.yaml"].severity == "error"
     assert "blob.bin" not in by_file and "pipe.yaml" not in by_file
 
 
@@ -135,14 +135,14 @@ def test_secret_value_never_appears_in_any_output(tmp_path, capsys, cache):
 def test_baseline_cannot_turn_on_network_verification(fleet_repo, cache):
     from detect_secrets.settings import get_settings
 
-    from fleet.gates import secretscan
+    from fleet.gates import secret_scan
 
-    secretscan.configure({"plugins_used": [{"name": "AWSKeyDetector"}], "filters_used": [
+    secret_scan.configure({"plugins_used": [{"name": "AWSKeyDetector"}], "filters_used": [
         {"path": "detect_secrets.filters.common.is_ignored_due_to_verification_policies",
          "min_level": 2}]})
     assert not any("verification" in path for path in get_settings().filters)
     # and a scan with the same settings still finds the key, without any network call
-    assert secretscan.scan_raw_lines("a.py", secret_line().encode())
+    assert secret_scan.scan_raw_lines("a.py", secret_line().encode())
 
 
 def test_pre_commit_hook_checks_only_the_given_files(tmp_path):

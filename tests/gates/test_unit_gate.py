@@ -29,7 +29,21 @@ def test_undefined_step_and_bad_feature_are_findings(fleet_repo, cache):
         "Feature: x\n  Scenario: y\n    Given the template \"templates/security-baseline.yaml\"\n"
         "    Then the moon is full\n")
     found = unit(fleet_repo, cache)
-    assert [(f.rule, f.file, f.line) for f in found] == [("step-undefined", "features/x.feature", 4)]
+    assert [(f.rule, f.file, f.line) for f in found] == [("unit:step-undefined", "features/x.feature", 4)]
     (fleet_repo / "features" / "x.feature").write_text("this is not gherkin\n")
     found = unit(fleet_repo, cache)
     assert found and all(f.severity == "error" for f in found)
+
+
+def test_wildcard_step_uses_the_iam_gates_rule(fleet_repo, cache):
+    (fleet_repo / "templates" / "admin.yaml").write_text(
+        "Resources:\n  Admin:\n    Type: AWS::IAM::ManagedPolicy\n    Properties:\n"
+        "      PolicyDocument: {Statement: [{Effect: Allow, Action: '*', Resource: '*'}]}\n")
+    (fleet_repo / "features" / "admin.feature").write_text(
+        "Feature: admin\n  Scenario: no admin policy\n"
+        "    Given the template \"templates/admin.yaml\"\n"
+        "    Then no IAM statement allows \"*\" on \"*\"\n")
+    found = unit(fleet_repo, cache)
+    assert [(f.rule, f.file, f.line) for f in found] == [
+        ("unit:no admin policy", "features/admin.feature", 4)]
+    assert "Admin: allows Action \"*\" on Resource \"*\" (iam:wildcard-admin)" in found[0].message

@@ -1,6 +1,7 @@
 """The Build gates: secrets, lint, policy, iam, unit -> a list of Finding.
 
 Plain Python, no Airflow: the Build stage, `fleet check` and pre-commit all call run_gates.
+Every finding's rule id is `<gate>:<name>`; `python -m fleet.gates.rules` lists them all.
 """
 
 from .findings import GATES, Finding, GateReport

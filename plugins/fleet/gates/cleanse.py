@@ -66,9 +66,9 @@ def _literals(git_dir: Path, hashes: set[str]) -> dict[str, str]:
     """hashed_secret -> literal value, by rescanning the clone's blobs (in memory only)."""
     from detect_secrets.core.scan import _process_line_based_plugins
 
-    from . import secretscan
+    from . import secret_scan
 
-    secretscan.configure(None)
+    secret_scan.configure(None)
     found: dict[str, str] = {}
     blobs = gitdata.history_blobs(git_dir)
     paths = {b.oid: b.path for b in blobs}
@@ -127,12 +127,12 @@ def cleanse(remote: str, plan: dict, *, work_dir: Path | None = None,
 def rescan(remote: str, hashes: set[str], tmp: Path) -> int:
     """Scan a fresh clone of the remote (tree and every ref's history): how many of the plan's
     secrets are still there."""
-    from . import secrets
+    from . import secrets_gate
     from .workspace import Workspace
 
     clone = tmp / "verify"
     _run(["git", "clone", "--quiet", "--no-local", remote, str(clone)])
-    result = secrets.run(Workspace(clone), history=True, cache_dir=tmp / "verify-cache")
+    result = secrets_gate.run(Workspace(clone), history=True, cache_dir=tmp / "verify-cache")
     # rev-list --all includes refs/remotes/origin/*: every branch of the remote is scanned
     left = result.tree_hashes | {o.hashed_secret for o in result.history}
     return len(left & hashes)

@@ -41,7 +41,7 @@ def check_command(path: str | None, fmt: str = "text", history: bool = True, *,
 def _write_plan(root: Path, report: GateReport) -> Path | None:
     if not report.purge_plan:
         return None
-    from .secrets import default_cache_dir
+    from .secrets_gate import default_cache_dir
 
     path = default_cache_dir(root) / "purge-plan.json"
     try:

@@ -1,4 +1,12 @@
-"""The Finding record every gate returns, and the report that groups them."""
+"""The Finding record every gate returns, and the report that groups them.
+
+Rule ids have one shape: `<gate>:<name>`, the gate that reports the finding and the rule's name
+within it. Rules the project defines are listed by `python -m fleet.gates.rules` (IAM checks,
+Guard and Rego rules, each gate's meta rules such as `policy:engine-missing` or `<gate>:crashed`);
+the tools' own rules keep their ids after the gate: `lint:E3012` (cfn-lint),
+`lint:yamllint/<rule>`, `secrets:<detect-secrets plugin>`, `iam:access-analyzer/<issue code>`,
+and `unit:<scenario name>` for a Gherkin scenario that fails.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +33,9 @@ class Finding:
             raise ValueError(f"Finding.gate: expected one of {GATES}, got {self.gate!r}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"Finding.severity: expected one of {SEVERITIES}, got {self.severity!r}")
+        gate, sep, name = self.rule.partition(":")
+        if gate != self.gate or not sep or not name:
+            raise ValueError(f"Finding.rule: expected {self.gate}:<name>, got {self.rule!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -44,7 +44,7 @@ def cfnlint_args(root: Path) -> dict:
 
 def _cfn_lint(ws: Workspace) -> list[Finding]:
     findings = [
-        Finding("lint", "E0000", "error", t.rel, t.parse_error[0], None, t.parse_error[1])
+        Finding("lint", "lint:E0000", "error", t.rel, t.parse_error[0], None, t.parse_error[1])
         for t in ws.templates if t.parse_error
     ]
     good = [t for t in ws.templates if t.data is not None]
@@ -60,12 +60,12 @@ def _cfn_lint(ws: Workspace) -> list[Finding]:
         try:
             matches = list(run_template_by_data(template.data, config, rules))
         except Exception as exc:  # a cfn-lint bug on one template must not hide the others
-            findings.append(Finding("lint", "cfn-lint-crash", "error", template.rel, None, None,
-                                    f"cfn-lint failed on this template: {type(exc).__name__}"))
+            findings.append(Finding("lint", "lint:cfn-lint-crashed", "error", template.rel, None,
+                                    None, f"cfn-lint failed on this template: {type(exc).__name__}"))
             continue
         for m in matches:
             severity = "error" if m.rule.severity == "error" else "warning"
-            findings.append(Finding("lint", m.rule.id, severity, template.rel,
+            findings.append(Finding("lint", f"lint:{m.rule.id}", severity, template.rel,
                                     m.linenumber or None, None, m.message))
     return findings
 
@@ -88,13 +88,13 @@ def _yamllint(ws: Workspace) -> list[Finding]:
         try:
             text = f.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            findings.append(Finding("lint", "yamllint", "error", f.rel, None, None,
+            findings.append(Finding("lint", "lint:yamllint/unreadable", "error", f.rel, None, None,
                                     f"cannot read as UTF-8 YAML: {type(exc).__name__}"))
             continue
         if conf.is_file_ignored(f.rel):
             continue
         for problem in linter.run(text, conf, f.rel):
             severity = "error" if problem.level == "error" else "warning"
-            findings.append(Finding("lint", f"yamllint/{problem.rule or 'syntax'}", severity,
+            findings.append(Finding("lint", f"lint:yamllint/{problem.rule or 'syntax'}", severity,
                                     f.rel, problem.line, None, problem.desc))
     return findings

@@ -7,7 +7,9 @@ Rules live in a rules directory (see locate.rules_dir):
   tests/<name>/pass.yaml and fail.yaml: each rule's examples. They are evaluated in the same run
                        as the templates, so a rule that stops catching its failing example (or
                        starts flagging its passing one) is itself a finding.
-A first-lines comment `# fleet:severity warning` makes a rule's findings warnings (default error).
+A first-lines comment `# fleet:severity warning` makes a rule's findings warnings (default error);
+the header comment's first sentence is the rule's description (`python -m fleet.gates.rules`).
+Findings of a rule carry `policy:<file stem>`; the gate's own problems `policy:<what went wrong>`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ _RESOURCE_PATH = re.compile(r"/Resources/([^/\[]+)")
 
 
 @dataclass
-class Rule:
+class RuleFile:
+    """A Guard or Rego rule file and what its header says."""
+
     engine: str  # guard | rego
     name: str  # file stem; its examples are tests/<name>/
     path: Path
@@ -43,22 +47,30 @@ class Rule:
     guard_rules: list[str] = field(default_factory=list)  # named rules inside a .guard file
     package: str | None = None  # rego: data.fleet.rules.<name>
 
+    @property
+    def id(self) -> str:
+        return f"policy:{self.name}"
+
+    def example(self, expect: str) -> Path:
+        """tests/<name>/pass.yaml or fail.yaml beside guard/ and rego/ (may not exist)."""
+        return self.path.parents[1] / "tests" / self.name / f"{expect}.yaml"
+
 
 @dataclass
 class Example:
-    rule: Rule
+    rule: RuleFile
     expect: str  # pass | fail
     template: Template
 
 
 def run(ws: Workspace, rules_dir: Path | None) -> list[Finding]:
     if rules_dir is None or not rules_dir.is_dir():
-        return [Finding("policy", "no-rules", "error", ".", None, None,
+        return [Finding("policy", "policy:no-rules", "error", ".", None, None,
                         "no policy rules found: create <path>/policies/ or set FLEET_POLICIES_DIR "
                         f"(looked for {rules_dir or '<path>/policies'})")]
     findings: list[Finding] = []
     rules = _load_rules(rules_dir, findings, ws)
-    examples = _load_examples(rules, rules_dir, ws, findings)
+    examples = _load_examples(rules, ws, findings)
     templates = [t for t in ws.templates if t.data is not None]
 
     guard_rules = [r for r in rules if r.engine == "guard"]
@@ -76,25 +88,33 @@ def _rel(ws: Workspace, path: Path) -> str:
     return os.path.relpath(path, ws.root)
 
 
-def _load_rules(rules_dir: Path, findings: list[Finding], ws: Workspace) -> list[Rule]:
-    rules = []
+def read_rules(rules_dir: Path) -> tuple[list[RuleFile], list[tuple[Path, str]]]:
+    """The rule files under rules_dir, and (path, why) for each one that cannot be read."""
+    rules, unreadable = [], []
     for engine, suffix in (("guard", ".guard"), ("rego", ".rego")):
         for path in sorted((rules_dir / engine).glob(f"*{suffix}")):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                findings.append(Finding("policy", "rule-unreadable", "error", _rel(ws, path), None,
-                                        None, f"cannot read rule file: {type(exc).__name__}"))
+                unreadable.append((path, f"cannot read rule file: {type(exc).__name__}"))
                 continue
             match = _SEVERITY.search(text)
-            rule = Rule(engine, path.stem, path, match.group(1) if match else "error",
+            rule = RuleFile(engine, path.stem, path, match.group(1) if match else "error",
                         _description(text))
             if engine == "guard":
                 rule.guard_rules = _GUARD_RULE.findall(text)
             rules.append(rule)
+    return rules, unreadable
+
+
+def _load_rules(rules_dir: Path, findings: list[Finding], ws: Workspace) -> list[RuleFile]:
+    rules, unreadable = read_rules(rules_dir)
+    for path, why in unreadable:
+        findings.append(Finding("policy", "policy:rule-unreadable", "error", _rel(ws, path),
+                                None, None, why))
     if not rules:
-        findings.append(Finding("policy", "no-rules", "error", _rel(ws, rules_dir), None, None,
-                                "rules directory holds no guard/*.guard or rego/*.rego rule"))
+        findings.append(Finding("policy", "policy:no-rules", "error", _rel(ws, rules_dir), None,
+                                None, "rules directory holds no guard/*.guard or rego/*.rego rule"))
     return rules
 
 
@@ -108,22 +128,22 @@ def _description(text: str) -> str:
     return " ".join(lines).split(". ")[0].rstrip(".")
 
 
-def _load_examples(rules: list[Rule], rules_dir: Path, ws: Workspace,
+def _load_examples(rules: list[RuleFile], ws: Workspace,
                    findings: list[Finding]) -> list[Example]:
     examples = []
     for rule in rules:
         for expect in ("pass", "fail"):
-            path = rules_dir / "tests" / rule.name / f"{expect}.yaml"
+            path = rule.example(expect)
             rel = _rel(ws, path)
             if not path.is_file():
-                findings.append(Finding("policy", f"rule-test/{rule.name}", "error", rel, None,
+                findings.append(Finding("policy", "policy:rule-example-missing", "error", rel, None,
                                         None, f"rule {rule.name} has no {expect} example ({rel})"))
                 continue
             text = path.read_text(encoding="utf-8", errors="replace")
             data, problem = decode_template(text)
             if problem or not isinstance(data, dict):
                 line, msg = problem or (None, "not a template")
-                findings.append(Finding("policy", f"rule-test/{rule.name}", "error", rel, line,
+                findings.append(Finding("policy", "policy:rule-example-invalid", "error", rel, line,
                                         None, f"example for {rule.name}: {msg}"))
                 continue
             source = SourceFile(path, rel, len(text))
@@ -139,11 +159,11 @@ def _judge_examples(ws, examples: list[Example], verdicts) -> list[Finding]:
             continue  # the engine could not run; its own finding says so
         if ex.expect == "pass" and failing:
             findings.append(Finding(
-                "policy", f"rule-test/{ex.rule.name}", "error", ex.template.rel, None, None,
+                "policy", "policy:rule-example-failed", "error", ex.template.rel, None, None,
                 f"rule {ex.rule.name} flags its passing example: the rule is broken"))
         if ex.expect == "fail" and not failing:
             findings.append(Finding(
-                "policy", f"rule-test/{ex.rule.name}", "error", ex.template.rel, None, None,
+                "policy", "policy:rule-example-failed", "error", ex.template.rel, None, None,
                 f"rule {ex.rule.name} does not flag its failing example: the rule is broken"))
     return findings
 
@@ -154,7 +174,7 @@ def _judge_examples(ws, examples: list[Example], verdicts) -> list[Finding]:
 def _run_guard(ws, rules, templates, examples, verdicts) -> list[Finding]:
     binary = locate.cfn_guard_binary()
     if binary is None:
-        return [Finding("policy", "engine-missing/cfn-guard", "error", ".", None, None,
+        return [Finding("policy", "policy:engine-missing", "error", ".", None, None,
                         f"{len(rules)} Guard rule(s) not evaluated: cfn-guard not found; "
                         f"{locate.INSTALL_GUARD_HINT}")]
     findings: list[Finding] = []
@@ -187,18 +207,18 @@ def _run_guard(ws, rules, templates, examples, verdicts) -> list[Finding]:
             break
         path = bad.group("file").strip()
         data.remove(path)
-        findings.append(Finding("policy", "guard-data", "error", by_path[path].rel, None, None,
-                                "cfn-guard cannot parse this file as YAML/JSON"))
+        findings.append(Finding("policy", "policy:guard-data", "error", by_path[path].rel, None,
+                                None, "cfn-guard cannot parse this file as YAML/JSON"))
     for m in _GUARD_PARSE_ERROR.finditer(stderr):
         path = next((r.path for r in rules if r.path.name == Path(m.group("file")).name), None)
         findings.append(Finding(
-            "policy", "guard-syntax", "error", _rel(ws, path) if path else m.group("file"),
+            "policy", "policy:guard-syntax", "error", _rel(ws, path) if path else m.group("file"),
             int(m.group("line")), None,
             f"Guard rule file does not parse (line {m.group('line')}, column {m.group('col')}); "
             "its rules were not evaluated"))
     if results is None:
         if data:
-            findings.append(Finding("policy", "engine-failed/cfn-guard", "error", ".", None, None,
+            findings.append(Finding("policy", "policy:engine-failed", "error", ".", None, None,
                                     f"cfn-guard produced no report: {_first_line(stderr)}"))
         return findings
 
@@ -218,13 +238,14 @@ def _run_guard(ws, rules, templates, examples, verdicts) -> list[Finding]:
             rule_name = nc.get("Rule", {}).get("name", "?")
             rule = owner.get(rule_name)
             severity = rule.severity if rule else "error"
+            rule_id = rule.id if rule else f"policy:{rule_name}"
             seen = set()
             fallback = rule.description if rule else rule_name
             for message, line in _guard_checks(nc.get("Rule", {}), template, fallback):
                 if (message, line) in seen:
                     continue
                 seen.add((message, line))
-                findings.append(Finding("policy", rule_name, severity, template.rel, line, None,
+                findings.append(Finding("policy", rule_id, severity, template.rel, line, None,
                                         message))
     return findings
 
@@ -288,24 +309,24 @@ def _run_rego(ws, rules, templates, examples, verdicts) -> list[Finding]:
     try:
         import regorus
     except ImportError:
-        return [Finding("policy", "engine-missing/regorus", "error", ".", None, None,
+        return [Finding("policy", "policy:engine-missing", "error", ".", None, None,
                         f"{len(rules)} Rego rule(s) not evaluated: the Rego engine is not "
                         f"installed; {locate.INSTALL_REGO_HINT}")]
     findings: list[Finding] = []
     engine = regorus.Engine()
-    loaded: list[Rule] = []
+    loaded: list[RuleFile] = []
     for rule in rules:
         try:
             rule.package = engine.add_policy(str(rule.path), rule.path.read_text(encoding="utf-8"))
         except (RuntimeError, OSError, UnicodeDecodeError) as exc:
             line, msg = _rego_error(str(exc))
-            findings.append(Finding("policy", "rego-syntax", "error", _rel(ws, rule.path), line,
-                                    None, f"Rego rule file does not parse: {msg}; "
-                                          "its rules were not evaluated"))
+            findings.append(Finding("policy", "policy:rego-syntax", "error", _rel(ws, rule.path),
+                                    line, None, f"Rego rule file does not parse: {msg}; "
+                                                "its rules were not evaluated"))
             continue
         loaded.append(rule)
 
-    def evaluate(template: Template, rule: Rule):
+    def evaluate(template: Template, rule: RuleFile):
         engine.set_input_json(json.dumps(template.data, default=str))
         try:
             out = json.loads(engine.eval_rule_as_json(f"{rule.package}.deny"))
@@ -317,13 +338,13 @@ def _run_rego(ws, rules, templates, examples, verdicts) -> list[Finding]:
         for rule in loaded:
             denials, error = evaluate(template, rule)
             if error:
-                findings.append(Finding("policy", rule.name, "error", template.rel, None, None,
+                findings.append(Finding("policy", rule.id, "error", template.rel, None, None,
                                         f"Rego rule failed to evaluate: {error}"))
                 continue
             for deny in denials:
                 resource = deny.get("resource") if isinstance(deny, dict) else None
                 message = deny.get("message") if isinstance(deny, dict) else str(deny)
-                findings.append(Finding("policy", rule.name, rule.severity, template.rel,
+                findings.append(Finding("policy", rule.id, rule.severity, template.rel,
                                         template.resource_line(resource) if resource else None,
                                         None, message or f"denied by {rule.name}"))
     for ex in examples:

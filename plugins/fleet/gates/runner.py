@@ -55,7 +55,7 @@ def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None
             continue
         started = time.perf_counter()
         try:
-            findings = _run_one(gate, ws, history=history, rules=rules, features=features,
+            findings = _run_gate(gate, ws, history=history, rules=rules, features=features,
                                 cache_root=cache_root, aws_client=aws_client, report=report)
         except GateConfigError:
             raise
@@ -74,22 +74,22 @@ def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None
 def _crash(gate: str, exc: Exception) -> Finding:
     # the secrets gate handles content: only the exception type, never its text
     detail = type(exc).__name__ if gate == "secrets" else f"{type(exc).__name__}: {exc}"[:300]
-    return Finding(gate, "gate-crashed", "error", ".", None, None,
+    return Finding(gate, f"{gate}:crashed", "error", ".", None, None,
                    f"the {gate} gate failed to run ({detail}); nothing was checked")
 
 
 def _default_cache(root: Path) -> Path:
-    from .secrets import default_cache_dir
+    from .secrets_gate import default_cache_dir
 
     return default_cache_dir(root)
 
 
-def _run_one(gate, ws, *, history, rules, features, cache_root, aws_client, report):
+def _run_gate(gate, ws, *, history, rules, features, cache_root, aws_client, report):
     if gate == "secrets":
-        from . import secrets
+        from . import secrets_gate
 
-        result = secrets.run(ws, history=history, cache_dir=cache_root)
-        report.purge_plan = secrets.purge_plan(result)
+        result = secrets_gate.run(ws, history=history, cache_dir=cache_root)
+        report.purge_plan = secrets_gate.purge_plan(result)
         return result.findings
     if gate == "iam" and aws_client is not None:
         from . import iam  # real AWS calls are never cached
@@ -117,7 +117,8 @@ def _run_one(gate, ws, *, history, rules, features, cache_root, aws_client, repo
         from . import unit
 
         findings = unit.run(ws, features)
-    if not any(f.rule.startswith(("engine-missing", "gate-crashed")) for f in findings):
+    # a missing engine or a crash is about this machine, not the inputs: run again next time
+    if not any(f.rule.partition(":")[2] in ("engine-missing", "crashed") for f in findings):
         _store(cache_root, gate, key, findings)
     return findings
 

@@ -43,28 +43,28 @@ class _Collector:
                               step_func_args, exception):
         self.failed_nodes.add(request.node.nodeid)
         message = str(exception).split("\nassert ")[0].strip() or type(exception).__name__
+        rule = f"unit:{scenario.name or 'unnamed scenario'}"
         self.findings.append(Finding(
-            "unit", f"scenario/{scenario.name}", "error", self._rel(feature.filename),
-            step.line_number, None,
+            "unit", rule, "error", self._rel(feature.filename), step.line_number, None,
             f"{scenario.name}: step \"{step.keyword} {step.name}\" failed: {message}"))
 
     def pytest_bdd_step_func_lookup_error(self, request, feature, scenario, step, exception):
         self.failed_nodes.add(request.node.nodeid)
         self.findings.append(Finding(
-            "unit", "step-undefined", "error", self._rel(feature.filename), step.line_number, None,
-            f"{scenario.name}: no step definition for \"{step.keyword} {step.name}\""))
+            "unit", "unit:step-undefined", "error", self._rel(feature.filename), step.line_number,
+            None, f"{scenario.name}: no step definition for \"{step.keyword} {step.name}\""))
 
     def pytest_collectreport(self, report):
         if report.failed:
             text = str(report.longrepr).strip().splitlines()
             detail = next((l for l in reversed(text) if l.strip()), "collection failed")
-            self.findings.append(Finding("unit", "feature-invalid", "error", ".", None, None,
+            self.findings.append(Finding("unit", "unit:feature-invalid", "error", ".", None, None,
                                          f"feature files could not be collected: {detail[:300]}"))
 
     def pytest_runtest_logreport(self, report):
         if report.failed and report.nodeid not in self.failed_nodes and report.when == "call":
             self.failed_nodes.add(report.nodeid)
-            self.findings.append(Finding("unit", "scenario-error", "error", ".", None, None,
+            self.findings.append(Finding("unit", "unit:scenario-error", "error", ".", None, None,
                                          f"{report.nodeid.split('::')[-1]} failed outside a step"))
 
 
@@ -88,9 +88,9 @@ def run(ws: Workspace, features: Path | None) -> list[Finding]:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             code = pytest.main(args, plugins=[bdd_steps, collector])
     if code not in (0, 1) and not collector.findings:
-        collector.findings.append(Finding("unit", "pytest-failed", "error", ".", None, None,
+        collector.findings.append(Finding("unit", "unit:pytest-failed", "error", ".", None, None,
                                           f"pytest could not run the features (exit {int(code)})"))
     if code == 0 and collector.scenarios == 0:
-        collector.findings.append(Finding("unit", "no-scenarios", "warning", ".", None, None,
+        collector.findings.append(Finding("unit", "unit:no-scenarios", "warning", ".", None, None,
                                           "feature files hold no scenario"))
     return collector.findings

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import gitdata, locate, secretscan
+from . import gitdata, locate, secret_scan
 from .findings import Finding
 from .workspace import Workspace
 
@@ -138,7 +138,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
         workers: int | None = None) -> SecretsResult:
     result = SecretsResult()
     baseline = load_baseline(ws.root)
-    digest = secretscan.configure(baseline.settings)
+    digest = secret_scan.configure(baseline.settings)
     cache = _Cache(cache_dir or default_cache_dir(ws.root), digest)
 
     # --- working tree ---
@@ -149,19 +149,19 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
         if baseline.path is not None and f.path.resolve() == baseline.path.resolve():
             continue  # the baseline holds hashes, which look like secrets
         if f.error:
-            result.findings.append(Finding("secrets", "unreadable", "error", f.rel, None, None,
-                                           f"{f.error}: not scanned for secrets"))
+            result.findings.append(Finding("secrets", "secrets:unreadable", "error", f.rel, None,
+                                           None, f"{f.error}: not scanned for secrets"))
             continue
         if f.size > MAX_SCAN_BYTES:
             result.findings.append(Finding(
-                "secrets", "too-large", "warning", f.rel, None, None,
+                "secrets", "secrets:too-large", "warning", f.rel, None, None,
                 f"{f.size:,} bytes, above the {MAX_SCAN_BYTES:,}-byte scan limit: not scanned"))
             continue
         try:
             data = f.read_bytes()
         except OSError as exc:
-            result.findings.append(Finding("secrets", "unreadable", "error", f.rel, None, None,
-                                           f"cannot be read ({exc.strerror}): not scanned"))
+            result.findings.append(Finding("secrets", "secrets:unreadable", "error", f.rel, None,
+                                           None, f"cannot be read ({exc.strerror}): not scanned"))
             continue
         oid = gitdata.blob_id(data)
         tree_oids.add(oid)
@@ -192,7 +192,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
             hist_items.append((hist_keys[oid], wanted[oid].path, data, True))
     result.scanned_blobs = len(todo) + len(hist_items)
     result.cache_hits = len(tree_items) + len(blobs) - result.scanned_blobs
-    fresh = secretscan.scan_many(todo + hist_items, baseline.settings, workers) if (
+    fresh = secret_scan.scan_many(todo + hist_items, baseline.settings, workers) if (
         todo or hist_items) else {}
     for key, hits in fresh.items():
         cache.put(key, hits)
@@ -208,15 +208,15 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
         hits = hits_for(key)
         for f in files:
             if isinstance(hits, str):
-                result.findings.append(Finding("secrets", "scan-failed", "error", f.rel, None,
-                                               None, f"{hits}: not scanned for secrets"))
+                result.findings.append(Finding("secrets", "secrets:scan-failed", "error", f.rel,
+                                               None, None, f"{hits}: not scanned for secrets"))
                 continue
             for kind, hashed, line in hits or []:
                 tree_hashes.add(hashed)
                 if baseline.allows(f.path.resolve(), hashed):
                     continue
                 result.findings.append(Finding(
-                    "secrets", kind, "error", f.rel, line, None, _message(kind, hashed)))
+                    "secrets", rule_of(kind), "error", f.rel, line, None, _message(kind, hashed)))
 
     result.tree_hashes = tree_hashes
 
@@ -233,7 +233,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
         for oid, blob in secret_blobs.items():
             hits = hits_for(hist_keys[oid])
             if isinstance(hits, str):
-                result.findings.append(Finding("secrets", "scan-failed", "error",
+                result.findings.append(Finding("secrets", "secrets:scan-failed", "error",
                                                _rel(ws, repo_root, blob.path), None, None,
                                                f"history blob {oid[:12]}: {hits}"))
                 continue
@@ -253,7 +253,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
                         reported[k] = occ
         for occ in sorted(reported.values(), key=lambda o: (o.path, o.line)):
             result.findings.append(Finding(
-                "secrets", occ.type, "error", occ.path, occ.line, occ.commit,
+                "secrets", rule_of(occ.type), "error", occ.path, occ.line, occ.commit,
                 f"{occ.type} (hashed_secret {occ.hashed_secret[:12]}) is in git history only, "
                 f"added by commit {(occ.commit or '?')[:12]}: rotate it, then purge history "
                 "with the purge plan (fleet.gates.cleanse)"))
@@ -262,6 +262,18 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
 
 def _rel(ws: Workspace, repo_root: Path, path: str) -> str:
     return os.path.relpath(repo_root / path, ws.root)
+
+
+def rule_of(secret_type: str) -> str:
+    """`secrets:<detect-secrets plugin>` for a secret type ("AWS Access Key" -> AWSKeyDetector).
+
+    The plugin's class name is the id detect-secrets' own baseline and docs use; the type stays
+    in the message, which reads better.
+    """
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    plugin = get_mapping_from_secret_type_to_class().get(secret_type)
+    return f"secrets:{plugin.__name__ if plugin else secret_type.replace(' ', '') or 'unknown'}"
 
 
 def _message(kind: str, hashed: str) -> str:

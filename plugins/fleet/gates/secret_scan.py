@@ -124,7 +124,7 @@ def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
     return sorted(hits, key=lambda h: (h[2], h[0], h[1]))
 
 
-def _scan_one(item: tuple[str, str, bytes, bool]) -> tuple[str, list[Hit] | str]:
+def _scan_item(item: tuple[str, str, bytes, bool]) -> tuple[str, list[Hit] | str]:
     key, name, data, raw = item
     try:
         return key, (scan_raw_lines if raw else scan_content)(name, data)
@@ -146,7 +146,7 @@ def scan_many(items: list[tuple[str, str, bytes, bool]], settings: dict | None,
     workers = workers or os.cpu_count() or 1
     if len(items) < 48 or workers == 1:
         configure(settings)
-        return dict(_scan_one(item) for item in items)
+        return dict(_scan_item(item) for item in items)
     import multiprocessing
 
     # fork keeps start-up cheap (detect-secrets is already imported); spawn would re-import it
@@ -155,7 +155,7 @@ def scan_many(items: list[tuple[str, str, bytes, bool]], settings: dict | None,
     chunk = max(1, min(64, len(items) // (workers * 4)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=_init_worker, initargs=(settings,)) as pool:
-        return dict(pool.map(_scan_one, items, chunksize=chunk))
+        return dict(pool.map(_scan_item, items, chunksize=chunk))
 
 
 def iter_hits(results: dict[str, list[Hit] | str]) -> Iterable[tuple[str, Hit]]:
