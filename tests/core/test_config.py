@@ -248,3 +248,30 @@ def test_account_requests_are_checked_by_the_schemas_account_definition():
         "the accounts Param: accounts[1].name: a unique account name, 'a' appears twice",
         "the accounts Param: accounts[1].email: a unique email (AWS refuses a second account with 'A@example.com')",
     ]
+
+
+def test_a_key_left_out_takes_the_default_the_schema_documents(fleet_dir):
+    doc = yaml.safe_load(SAMPLE)
+    prod, catalog, approval = doc["environments"]["prod"], doc["catalog"], doc["approval"]
+    for section, key in [(prod, "max_concurrent"), (prod, "failure_tolerance"), (doc["environments"]["gamma"],
+                         "bake_minutes"), (catalog, "keep_versions"), (catalog["portfolio"], "provider"),
+                         (catalog["products"][0], "owner"), (catalog["smoke_test"], "principal"),
+                         (approval, "timeout_hours"), (approval, "store"), (approval, "topic"), (approval, "ui")]:
+        del section[key]
+    (fleet_dir / "fleet.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    fleet = load_config(fleet_dir / "fleet.yaml")
+    props = SCHEMA["properties"]
+    env = props["environments"]["properties"]
+    cat = props["catalog"]["properties"]
+    assert fleet.environments.max_concurrent == env["prod"]["properties"]["max_concurrent"]["default"]
+    assert fleet.environments.failure_tolerance == env["prod"]["properties"]["failure_tolerance"]["default"]
+    assert fleet.environments.bake_minutes == env["gamma"]["properties"]["bake_minutes"]["default"]
+    assert fleet.catalog.keep_versions == cat["keep_versions"]["default"]
+    assert fleet.catalog.provider == cat["portfolio"]["properties"]["provider"]["default"]
+    assert fleet.catalog.products[0].owner == SCHEMA["$defs"]["product"]["properties"]["owner"]["default"]
+    assert fleet.catalog.smoke_test.principal == cat["smoke_test"]["properties"]["principal"]["default"]
+    appr = props["approval"]["properties"]
+    assert (fleet.approval.timeout_hours, fleet.approval.store, fleet.approval.topic, fleet.approval.ui) == (
+        appr["timeout_hours"]["default"], appr["store"]["default"], appr["topic"]["default"], appr["ui"]["default"])
+    assert fleet.guardrails.securityhub_standards == tuple(
+        props["guardrails"]["properties"]["securityhub_standards"]["default"])
