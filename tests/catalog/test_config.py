@@ -53,7 +53,7 @@ def test_dynamodb_store_and_ui(tmp_path):
     ("  launch_role_template: templates/catalog-launch-role.yaml", "  launch_role_template: templates/none.yaml",
      "catalog.launch_role_template: an existing template file"),
     ("    fleet:cost-center: [platform, shared]", "    fleet:cost-center: []",
-     "catalog.tag_options.fleet:cost-center: at least one value"),
+     "catalog.tag_options.fleet:cost-center: at least one tag value"),
 ])
 def test_bad_values_are_named_with_their_key(tmp_path, old, new, expected):
     assert expected in problems(config(tmp_path, old, new))
