@@ -97,6 +97,10 @@ class OpenBundle:
     def bucket(self) -> str:
         return self.ref.bucket
 
+    @property
+    def commit(self) -> str | None:
+        return self.ref.commit
+
 
 # Bundles are content-addressed, so a digest once opened never changes: one open per process.
 _opened: dict[tuple[str, str, str], OpenBundle] = {}
