@@ -8,6 +8,7 @@ assumed end-user role, and records are awaited with a botocore waiter, bounded i
 from __future__ import annotations
 
 import json
+import math
 import uuid
 
 from botocore.exceptions import WaiterError
@@ -68,7 +69,7 @@ _RECORD_WAITERS = WaiterModel({"version": 2, "waiters": {"RecordDone": {
 def _wait_record(sc, record_id: str, timeout: float = 900, poll: float = 2.0) -> dict:
     waiter = create_waiter_with_client("RecordDone", _RECORD_WAITERS, sc)
     try:
-        waiter.wait(Id=record_id, WaiterConfig={"Delay": poll, "MaxAttempts": max(1, int(timeout / poll))})
+        waiter.wait(Id=record_id, WaiterConfig={"Delay": poll, "MaxAttempts": max(1, math.ceil(timeout / poll))})
     except WaiterError as exc:
         status = (exc.last_response or {}).get("RecordDetail", {}).get("Status", "unknown")
         raise CatalogError(f"record {record_id} still {status} after {timeout:.0f}s") from exc
