@@ -32,11 +32,11 @@ def _ctx(pre: dict):
     return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(pre["region"], pre["pipeline_role"])
 
 
-def _opened(pre: dict, bundle: dict):
+def _opened(ctx, bundle: dict):
     """The bundle the Source stage produced, opened once in this task (files and config)."""
     from fleet.bundle import Bundle
 
-    return Bundle.from_dict(bundle).open(_ctx(pre))
+    return Bundle.from_dict(bundle).open(ctx)
 
 
 def _approval_key() -> bytes:
@@ -139,7 +139,8 @@ with DAG(
         def gates(pre: dict, bundle: dict, params: dict | None = None) -> dict:
             from fleet.stages import build as stage
 
-            doc = stage.gates(_ctx(pre), _opened(pre, bundle), Path(params["fleet_repo"]),
+            ctx = _ctx(pre)
+            doc = stage.gates(ctx, _opened(ctx, bundle), Path(params["fleet_repo"]),
                               cleanse_history=params["cleanse_history"])
             for f in doc["findings"]:
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
@@ -167,7 +168,8 @@ with DAG(
                 if params["dry_run"]:
                     # Skips cascade through the environments; prod.plan still runs (trigger rule).
                     raise AirflowSkipException("dry run: nothing is deployed")
-                return stage.start_deployments(_ctx(pre), _opened(pre, bundle), name)
+                ctx = _ctx(pre)
+                return stage.start_deployments(ctx, _opened(ctx, bundle), name)
 
             @task(task_id="integration_tests")
             def integration_tests(pre: dict, bundle: dict, deployments: list[dict], run_id: str | None = None) -> dict:
@@ -208,7 +210,8 @@ with DAG(
         def plan(pre: dict, bundle: dict, params: dict | None = None, run_id: str | None = None) -> dict:
             from fleet.stages import prod as stage
 
-            doc = stage.plan(_ctx(pre), _opened(pre, bundle), run_id=run_id, only=pre.get("targets") or None)
+            ctx = _ctx(pre)
+            doc = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=pre.get("targets") or None)
             print(f"plan {doc['plan_digest'][:12]}: {doc['summary']} ({doc['location']})")
             for row in doc["accounts"]:
                 print(f"  {row['account_name']}/{row['region']}: {row['status']} +{row['adds']} ~{row['modifies']} "
@@ -226,7 +229,8 @@ with DAG(
         def auto_approve(pre: dict, bundle: dict, plan: dict, run_id: str | None = None) -> dict:
             from fleet.stages import prod as stage
 
-            record = stage.record_automatic_approval(_ctx(pre), _opened(pre, bundle), run_id, plan, _approval_key())
+            ctx = _ctx(pre)
+            record = stage.record_automatic_approval(ctx, _opened(ctx, bundle), run_id, plan, _approval_key())
             print(f"no change in any account: approved automatically ({record['reason']})")
             return record
 
@@ -243,7 +247,8 @@ with DAG(
                                          or ti.xcom_pull(task_ids="prod.auto_approve")):
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
-            doc = stage.run_rollout(_ctx(pre), _opened(pre, bundle), run_id=run_id, only=pre.get("targets") or None,
+            ctx = _ctx(pre)
+            doc = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=pre.get("targets") or None,
                                     rerun_failed_only=params["rerun_failed_only"])
             if doc["halted"]:
                 ti.xcom_push(key="return_value", value=doc)  # the run report names every account from it
@@ -257,7 +262,8 @@ with DAG(
         def service_catalog(pre: dict, bundle: dict) -> dict:
             from fleet.stages import catalog as stage
 
-            doc = stage.publish(_ctx(pre), _opened(pre, bundle))
+            ctx = _ctx(pre)
+            doc = stage.publish(ctx, _opened(ctx, bundle))
             for p in doc["products"]:
                 print(f"{p['product']} {p['version']} ({'new' if p['created'] else 'already published'})"
                       + (f", deprecated {', '.join(p['deprecated'])}" if p["deprecated"] else ""))
@@ -270,7 +276,8 @@ with DAG(
             """An end user launches the new version in a canary account; checked through S3; terminated."""
             from fleet.stages import catalog as stage
 
-            doc = stage.smoke_test(_ctx(pre), _opened(pre, bundle), published)
+            ctx = _ctx(pre)
+            doc = stage.smoke_test(ctx, _opened(ctx, bundle), published)
             if not doc["ok"]:
                 _fail("catalog smoke test failed: " + "; ".join(doc["failed"]))
             return doc
