@@ -2,7 +2,7 @@
 
 Seeds N prod accounts (default 1,000) in a local AWS that runs in its own process, then measures,
 in one run:
-  full    the rollout task's work (fleet.pipeline.prod_rollout): targets from the live org, waves
+  full    the rollout task's work (fleet.stages.prod.run_rollout): targets from the live org, waves
           (1 account, 25 %, 100 %), change sets, the DynamoDB ledger, max_concurrent threads
   bare    a plain boto3 script making the same calls per account (assume role, create change set,
           wait, execute, wait) with a thread pool of the same size and no waves, ledger or report
@@ -117,32 +117,30 @@ def main() -> int:
     seed_organization(endpoint, repo / "fleet.yaml")
     print(f"seeded {2 * args.accounts} accounts in {time.time() - t:.1f}s (local AWS in its own process)")
     try:
-        from fleet import pipeline
         from fleet.aws import AwsContext
         from fleet.org import read_org
+        from fleet.stages import prod, source
 
-        pipeline.work_dir = lambda: work / "bundles"
+        os.environ["FLEET_WORK_DIR"] = str(work / "bundles")
         ctx = AwsContext.from_environment("us-east-1")
         ctx.client("s3").create_bucket(Bucket="fleet-artifacts-123456789012-us-east-1")
-        up = pipeline.snapshot_and_upload(ctx, repo)
-        bundle = pipeline.Bundle(up["bucket"], up["digest"], up["commit"])
+        bundle = source.snapshot_and_upload(ctx, repo).open(ctx)
 
         t = time.time()
-        full = pipeline.prod_rollout(ctx, bundle, run_id="bench-full", log=lambda *_: None)
+        full = prod.run_rollout(ctx, bundle, run_id="bench-full", log=lambda *_: None)
         full_s = time.time() - t
         done = sum(r["status"] == "created" for w in full["waves"] for r in w["results"])
         assert done == args.accounts and not full["halted"], f"pipeline rollout: {done} created"
 
         bare_ids = [a.id for a in read_org(ctx, with_tags=False).accounts if a.ou == "Bare"]
-        root, fleet = pipeline.open_bundle(ctx, bundle)
-        body = (root / fleet.baselines[0].template).read_text()
+        body = (bundle.root / bundle.config.baselines[0].template).read_text()
         params = {"ManagementAccountId": "123456789012", "AlertEmail": "", "RetentionDays": "365"}
         t = time.time()
         bare_rollout(endpoint, bare_ids, body, params, args.concurrency)
         bare_s = time.time() - t
 
         t = time.time()
-        noop = pipeline.prod_rollout(ctx, bundle, run_id="bench-noop", log=lambda *_: None)
+        noop = prod.run_rollout(ctx, bundle, run_id="bench-noop", log=lambda *_: None)
         noop_s = time.time() - t
         skipped = sum(r["status"] == "skipped" for w in noop["waves"] for r in w["results"])
         assert skipped == args.accounts, f"no-op rerun skipped only {skipped}"

@@ -1,8 +1,9 @@
 """Account fleet management pipeline: Source -> Build -> Beta -> Gamma -> Prod.
 
-Wiring only. Every task calls one function of the plain-Python core (``fleet.pipeline``); nothing
-here reads a file or calls AWS at parse time. The fleet config is read at run time from the
-snapshotted bundle, so every stage after Source works on exactly the bytes the digest names.
+Wiring only. Every task calls one function of the plain-Python core's stages (``fleet.stages.*``);
+nothing here reads a file or calls AWS at parse time. The Source stage's bundle travels to every
+later task as one small dict; each task opens it once, so every stage after Source works on exactly
+the bytes the digest names.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
 PRE = "source.preflight"
 
 
-def _pre(key: str) -> str:
-    return f"{{{{ ti.xcom_pull(task_ids='{PRE}')['{key}'] }}}}"
-
-
 def _ctx(pre: dict):
     from fleet_airflow.hooks import FleetAwsHook
 
     return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(pre["region"], pre["pipeline_role"])
+
+
+def _opened(ctx, bundle: dict):
+    """The bundle the Source stage produced, opened once in this task (files and config)."""
+    from fleet.bundle import Bundle
+
+    return Bundle.from_dict(bundle).open(ctx)
 
 
 def _approval_key() -> bytes:
@@ -93,47 +97,39 @@ with DAG(
 
     with TaskGroup("source") as source:
 
-        @task
+        @task(multiple_outputs=True)  # later tasks take single settings (bucket, region, ...) from it
         def preflight(params: dict | None = None, triggering_asset_events=None) -> dict:
             """Validate the config and check the connection is the management account named in it."""
-            from fleet import source as src
-            from fleet.aws import AwsContext
-            from fleet.config import load_config
-            from fleet_airflow.hooks import FleetAwsHook
-
             from fleet.config import ConfigError
+            from fleet.stages import source as stage
 
             try:
-                fleet = load_config(Path(params["fleet_repo"]) / "fleet.yaml")
+                config = stage.read_config(Path(params["fleet_repo"]))
             except ConfigError as exc:  # a bad config is a verdict: retrying cannot fix it
                 _fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
-            org = fleet.organization
-            ctx: AwsContext = FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role)
-            ctx.require_management_account(org.management_account)
+            org = config.organization
             # Scheduled by account_vending: roll out to the accounts it just made (unless the Param says).
             targets = list(params["targets"]) or _vended_accounts(triggering_asset_events)
             if targets and not params["targets"]:
                 print(f"triggered by {VENDED_ACCOUNTS.name}: prod targets {', '.join(targets)}")
-            return {"region": org.home_region, "pipeline_role": org.pipeline_role, "targets": targets,
-                    "bucket": src.artifacts_bucket(org.management_account, org.home_region),
-                    "approvers": list(fleet.approval.approvers), "timeout_hours": fleet.approval.timeout_hours,
-                    "bake_minutes": fleet.environments.bake_minutes}
-
-        artifacts_bucket = S3CreateBucketOperator(
-            task_id="artifacts_bucket", bucket_name=_pre("bucket"), region_name=_pre("region"),
-            aws_conn_id=AWS_CONN_ID)
-
-        @task
-        def snapshot(pre: dict, params: dict | None = None) -> dict:
-            from fleet import pipeline
-
-            bundle = pipeline.snapshot_and_upload(_ctx(pre), Path(params["fleet_repo"]),
-                                                  ref=params.get("source_ref") or None)
-            print(f"bundle {bundle['digest']} commit {bundle['commit']}: {bundle['files']} files, "
-                  f"{'uploaded' if bundle['uploaded'] else 'already in'} s3://{bundle['bucket']}/{bundle['key']}")
-            return bundle
+            ctx = _ctx({"region": org.home_region, "pipeline_role": org.pipeline_role})
+            return stage.preflight(ctx, config, targets)
 
         pre = preflight()
+        artifacts_bucket = S3CreateBucketOperator(
+            task_id="artifacts_bucket", bucket_name=pre["bucket"], region_name=pre["region"],
+            aws_conn_id=AWS_CONN_ID)
+
+        @task(multiple_outputs=True)  # the bundle travels whole; the approval tasks take its bucket and digest
+        def snapshot(pre: dict, params: dict | None = None) -> dict:
+            from fleet.stages import source as stage
+
+            bundle = stage.snapshot_and_upload(_ctx(pre), Path(params["fleet_repo"]),
+                                               ref=params.get("source_ref") or None)
+            print(f"bundle {bundle.digest} commit {bundle.commit}: {bundle.files} files, "
+                  f"{'uploaded' if bundle.uploaded else 'already in'} s3://{bundle.bucket}/{bundle.key}")
+            return bundle.to_dict()
+
         bundle = snapshot(pre)
         pre >> artifacts_bucket >> bundle
 
@@ -141,11 +137,11 @@ with DAG(
 
         @task
         def gates(pre: dict, bundle: dict, params: dict | None = None) -> dict:
-            from fleet import pipeline
+            from fleet.stages import build as stage
 
-            repo = Path(params["fleet_repo"])
-            doc = pipeline.run_build_gates(_ctx(pre), pipeline.Bundle.of(bundle), repo,
-                                           cleanse=params["cleanse_history"])
+            ctx = _ctx(pre)
+            doc = stage.gates(ctx, _opened(ctx, bundle), Path(params["fleet_repo"]),
+                              cleanse_history=params["cleanse_history"])
             for f in doc["findings"]:
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
                 print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
@@ -167,19 +163,21 @@ with DAG(
             def deploy(pre: dict, bundle: dict, params: dict | None = None) -> list[dict]:
                 from airflow.sdk.exceptions import AirflowSkipException
 
-                from fleet import pipeline
+                from fleet.stages import environment as stage
 
                 if params["dry_run"]:
                     # Skips cascade through the environments; prod.plan still runs (trigger rule).
                     raise AirflowSkipException("dry run: nothing is deployed")
-                return pipeline.start_deployments(_ctx(pre), pipeline.Bundle.of(bundle), name)
+                ctx = _ctx(pre)
+                return stage.start_deployments(ctx, _opened(ctx, bundle), name)
 
             @task(task_id="integration_tests")
             def integration_tests(pre: dict, bundle: dict, deployments: list[dict], run_id: str | None = None) -> dict:
-                from fleet import pipeline
+                from fleet.bundle import Bundle
+                from fleet.stages import environment as stage
 
-                doc = pipeline.integration_tests(_ctx(pre), deployments, health=health,
-                                                 bundle=pipeline.Bundle.of(bundle), run_id=run_id)
+                doc = stage.integration_tests(_ctx(pre), deployments, health=health, bundle=Bundle.from_dict(bundle),
+                                              run_id=run_id)
                 for c in doc["checks"]:
                     print(f"{'PASS' if c['ok'] else 'FAIL'} {c['account_name']}/{c['region']} {c['name']}: {c['detail']}")
                 problems = doc["failed_deployments"] + doc["failed_checks"]
@@ -189,16 +187,15 @@ with DAG(
 
             deployments = deploy(pre, bundle)
             settled = StacksSettledSensor(
-                task_id="wait_for_stacks", deployments=deployments, region=_pre("region"),
-                pipeline_role=_pre("pipeline_role"), aws_conn_id=AWS_CONN_ID, poll_interval=15,
+                task_id="wait_for_stacks", deployments=deployments, region=pre["region"],
+                pipeline_role=pre["pipeline_role"], aws_conn_id=AWS_CONN_ID, poll_interval=15,
                 timeout=3600)
             tested = integration_tests(pre, bundle, deployments)
             deployments >> settled >> tested
             if health:
                 bake = BakeSensor(
-                    task_id="bake", deployments=deployments, bucket=_pre("bucket"), region=_pre("region"),
-                    pipeline_role=_pre("pipeline_role"), bake_minutes=_pre("bake_minutes"),
-                    bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
+                    task_id="bake", deployments=deployments, bundle=bundle, region=pre["region"],
+                    pipeline_role=pre["pipeline_role"], bake_minutes=pre["bake_minutes"],
                     aws_conn_id=AWS_CONN_ID, poll_interval=30)
                 tested >> bake
         return group
@@ -208,12 +205,13 @@ with DAG(
 
     with TaskGroup("prod") as prod:
 
-        @task(trigger_rule=TriggerRule.NONE_FAILED)  # a dry run skips Beta and Gamma, not the plan
+        # A dry run skips Beta and Gamma, not the plan; the approval tasks take single keys of it.
+        @task(trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=True)
         def plan(pre: dict, bundle: dict, params: dict | None = None, run_id: str | None = None) -> dict:
-            from fleet import pipeline
+            from fleet.stages import prod as stage
 
-            doc = pipeline.prod_plan(_ctx(pre), pipeline.Bundle.of(bundle), run_id=run_id,
-                                     only=pre.get("targets") or None)
+            ctx = _ctx(pre)
+            doc = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=pre.get("targets") or None)
             print(f"plan {doc['plan_digest'][:12]}: {doc['summary']} ({doc['location']})")
             for row in doc["accounts"]:
                 print(f"  {row['account_name']}/{row['region']}: {row['status']} +{row['adds']} ~{row['modifies']} "
@@ -229,10 +227,10 @@ with DAG(
 
         @task
         def auto_approve(pre: dict, bundle: dict, plan: dict, run_id: str | None = None) -> dict:
-            from fleet import pipeline
+            from fleet.stages import prod as stage
 
-            record = pipeline.record_automatic_approval(_ctx(pre), pipeline.Bundle.of(bundle), run_id, plan,
-                                                        _approval_key())
+            ctx = _ctx(pre)
+            record = stage.record_automatic_approval(ctx, _opened(ctx, bundle), run_id, plan, _approval_key())
             print(f"no change in any account: approved automatically ({record['reason']})")
             return record
 
@@ -241,7 +239,7 @@ with DAG(
                     ti=None) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from fleet import pipeline
+            from fleet.stages import prod as stage
 
             # Its trigger rule lets it run after either gate; its inputs (source tasks) also count as
             # upstream successes, so the decision itself is checked: no decision, no deployment.
@@ -249,9 +247,9 @@ with DAG(
                                          or ti.xcom_pull(task_ids="prod.auto_approve")):
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
-            doc = pipeline.prod_rollout(_ctx(pre), pipeline.Bundle.of(bundle), run_id=run_id,
-                                        only=pre.get("targets") or None,
-                                        rerun_failed_only=params["rerun_failed_only"])
+            ctx = _ctx(pre)
+            doc = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=pre.get("targets") or None,
+                                    rerun_failed_only=params["rerun_failed_only"])
             if doc["halted"]:
                 ti.xcom_push(key="return_value", value=doc)  # the run report names every account from it
                 failed = [a for w in doc["waves"] for a in w["failed_accounts"]]
@@ -262,9 +260,10 @@ with DAG(
 
         @task
         def service_catalog(pre: dict, bundle: dict) -> dict:
-            from fleet import pipeline
+            from fleet.stages import catalog as stage
 
-            doc = pipeline.publish_catalog(_ctx(pre), pipeline.Bundle.of(bundle))
+            ctx = _ctx(pre)
+            doc = stage.publish(ctx, _opened(ctx, bundle))
             for p in doc["products"]:
                 print(f"{p['product']} {p['version']} ({'new' if p['created'] else 'already published'})"
                       + (f", deprecated {', '.join(p['deprecated'])}" if p["deprecated"] else ""))
@@ -275,9 +274,10 @@ with DAG(
         @task
         def catalog_smoke_test(pre: dict, bundle: dict, published: dict) -> dict:
             """An end user launches the new version in a canary account; checked through S3; terminated."""
-            from fleet import pipeline
+            from fleet.stages import catalog as stage
 
-            doc = pipeline.catalog_smoke_test(_ctx(pre), pipeline.Bundle.of(bundle), published)
+            ctx = _ctx(pre)
+            doc = stage.smoke_test(ctx, _opened(ctx, bundle), published)
             if not doc["ok"]:
                 _fail("catalog smoke test failed: " + "; ".join(doc["failed"]))
             return doc
@@ -289,19 +289,15 @@ with DAG(
         # or prod.ui_approval (the Airflow UI), which runs first when UI approval is on and is skipped
         # otherwise; hence "none failed": a skipped UI task must not skip the gate.
         approval = ExternalApprovalSensor(
-            task_id="approval", bucket=_pre("bucket"), region=_pre("region"), pipeline_role=_pre("pipeline_role"),
-            bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
-            plan_digest="{{ ti.xcom_pull(task_ids='prod.plan')['plan_digest'] }}",
-            summary="{{ ti.xcom_pull(task_ids='prod.plan')['summary'] }}",
-            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID, poll_interval=5,
+            task_id="approval", bucket=bundle["bucket"], region=pre["region"], pipeline_role=pre["pipeline_role"],
+            bundle_digest=bundle["digest"], plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
+            approvers=pre["approvers"], timeout_hours=pre["timeout_hours"], aws_conn_id=AWS_CONN_ID, poll_interval=5,
             trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         ui_approval = FleetUIApprovalOperator(
-            task_id="ui_approval", bucket=_pre("bucket"), region=_pre("region"), pipeline_role=_pre("pipeline_role"),
-            bundle_digest="{{ ti.xcom_pull(task_ids='source.snapshot')['digest'] }}",
-            plan_digest="{{ ti.xcom_pull(task_ids='prod.plan')['plan_digest'] }}",
-            summary="{{ ti.xcom_pull(task_ids='prod.plan')['summary'] }}",
-            auto_approved="{{ ti.xcom_pull(task_ids='prod.plan')['auto_approve'] }}",
-            approvers=_pre("approvers"), timeout_hours=_pre("timeout_hours"), aws_conn_id=AWS_CONN_ID)
+            task_id="ui_approval", bucket=bundle["bucket"], region=pre["region"], pipeline_role=pre["pipeline_role"],
+            bundle_digest=bundle["digest"], plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
+            auto_approved=prod_plan["auto_approve"], approvers=pre["approvers"], timeout_hours=pre["timeout_hours"],
+            aws_conn_id=AWS_CONN_ID)
         prod_plan >> ui_approval >> approval
         deployed = rollout(pre, bundle)
         decided >> [approval, automatic]
@@ -314,12 +310,12 @@ with DAG(
 
         It pulls what it needs itself, because an upstream stage that failed left no XCom to pass in.
         """
-        from fleet import pipeline
+        from fleet_airflow.report import REPORTED_TASKS, write_report
 
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
-        xcoms = {t: ti.xcom_pull(task_ids=t) for t in pipeline.REPORTED_TASKS}
+        xcoms = {t: ti.xcom_pull(task_ids=t) for t in REPORTED_TASKS}
         pre = xcoms.get(PRE)
-        doc = pipeline.write_report(_ctx(pre) if pre else None, run_id, states, xcoms)
+        doc = write_report(_ctx(pre) if pre else None, run_id, states, xcoms)
         print(doc["text"])
         if doc["status"] == "failed":
             # The report is the DAG's last task, so its state is the run's state: a failed stage must

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 
+from fleet.account_setup import find_ou_id
 from fleet.aws import AwsContext, error_code
 
 # Record statuses (DescribeRecord): CREATED | IN_PROGRESS | IN_PROGRESS_IN_ERROR | SUCCEEDED | FAILED.
@@ -50,8 +51,6 @@ def _product(sc, name: str) -> tuple[str, str, str | None]:
 
 def _ou_parameter(ctx: AwsContext, ou: str) -> str:
     """Control Tower's ManagedOrganizationalUnit value: "Name (ou-xxxx-xxxxxxxx)"."""
-    from fleet.account_setup import find_ou_id
-
     return f"{ou} ({find_ou_id(ctx, ou)})"
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from fleet import stacks
 from fleet.aws import AwsContext, error_code
-from fleet.org import LiveAccount
 from fleet.config import FleetConfig
+from fleet.deploy import baseline_targets
+from fleet.org import LiveAccount
 
 SCP = "SERVICE_CONTROL_POLICY"
 
@@ -205,8 +206,6 @@ def enable_services(ctx: AwsContext, fleet: FleetConfig, account_id: str) -> lis
 
 
 def deploy_baselines(ctx: AwsContext, fleet: FleetConfig, account: LiveAccount) -> list[Step]:
-    from fleet.rollout import baseline_targets
-
     steps = []
     for baseline in fleet.baselines:
         for target in baseline_targets(fleet, baseline, [account], fleet.root):

@@ -19,24 +19,23 @@ from dataclasses import asdict, dataclass, field
 
 from fleet import account_factory
 from fleet.aws import AwsContext, error_code
-from fleet.config import FleetConfig, Vending, account_requests
+from fleet.config import Account, FleetConfig, Vending, account_requests
 from fleet.vending_log import RequestLog
 
 OUTCOMES = ("created", "existed", "failed")
 
 
 @dataclass(frozen=True)
-class Request:
-    name: str
-    email: str
-    ou: str
-    tags: dict[str, str] = field(default_factory=dict, hash=False)
+class Request(Account):
+    """An account to vend: the config's own ``Account`` (name, email, OU, tags), as it travels by XCom."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def of(cls, d: dict) -> Request:
+    def of(cls, d: dict | Account) -> Request:
+        if isinstance(d, Account):
+            return cls(d.name, d.email, d.ou, dict(d.tags))
         return cls(d["name"], d["email"], d["ou"], dict(d.get("tags") or {}))
 
 
@@ -66,9 +65,9 @@ def plan_requests(ctx: AwsContext, fleet: FleetConfig, param_accounts: list[dict
     """The Param's accounts when given (validated by the config's rules, ConfigError naming the item),
     else the config's accounts that are not in the organization yet."""
     if param_accounts:
-        return [Request(a.name, a.email, a.ou, dict(a.tags)) for a in account_requests(param_accounts, fleet)]
+        return [Request.of(a) for a in account_requests(param_accounts, fleet)]
     live = org_accounts_by_email(ctx)
-    return [Request(a.name, a.email, a.ou, dict(a.tags)) for a in fleet.accounts if a.email.lower() not in live]
+    return [Request.of(a) for a in fleet.accounts if a.email.lower() not in live]
 
 
 # -- requesting ------------------------------------------------------------------------------------

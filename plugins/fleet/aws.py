@@ -82,12 +82,25 @@ class AwsContext:
 
     def client(self, service: str, account_id: str | None = None, region: str | None = None):
         """A cached client; an ``account_id`` other than the management account assumes the pipeline role."""
-        region = region or self.region
         if account_id is not None and account_id == self.management_account():
             account_id = None
+        if account_id is None:
+            return self._cached_client(service, None, region or self.region, {})
+        arn = f"arn:{self.partition}:iam::{account_id}:role/{self.pipeline_role}"
         # Fetching (or refreshing) credentials first also drops clients built on expiring ones.
-        creds = self._member_credentials(account_id) if account_id else {}
-        key = (service, account_id, region)
+        creds = self._assumed(account_id, arn, lambda: self.client("sts"), self.session_name)
+        return self._cached_client(service, account_id, region or self.region, creds)
+
+    def client_as(self, service: str, role_arn: str, *, via_account: str | None = None, region: str | None = None,
+                  session_name: str | None = None):
+        """A cached client acting as ``role_arn``, assumed from the pipeline role in ``via_account``
+        (the management account when None); credentials are cached and refreshed like member ones."""
+        creds = self._assumed(role_arn, role_arn, lambda: self.client("sts", via_account),
+                              session_name or self.session_name)
+        return self._cached_client(service, role_arn, region or self.region, creds)
+
+    def _cached_client(self, service: str, principal: str | None, region: str, creds: dict[str, str]):
+        key = (service, principal, region)
         # Creating clients from one Session object is not thread-safe, hence the lock.
         with self._lock:
             client = self._clients.get(key)
@@ -98,24 +111,23 @@ class AwsContext:
                 self._clients[key] = client
         return client
 
-    def _member_credentials(self, account_id: str) -> dict[str, str]:
+    def _assumed(self, principal: str, arn: str, sts: Callable[[], Any], session_name: str) -> dict[str, str]:
+        """Credentials for ``arn`` cached under ``principal`` (an account id or a role ARN)."""
         with self._lock:
-            cred = self._credentials.get(account_id)
+            cred = self._credentials.get(principal)
             if cred and cred.expires_at - CREDENTIAL_MARGIN_SECONDS > time.time():
                 return cred.values
-        arn = f"arn:{self.partition}:iam::{account_id}:role/{self.pipeline_role}"
-        sts = self.client("sts")
         try:
-            resp = sts.assume_role(RoleArn=arn, RoleSessionName=self.session_name)
+            resp = sts().assume_role(RoleArn=arn, RoleSessionName=session_name)
         except Exception as exc:  # botocore ClientError and endpoint errors alike
             raise AccessError(f"cannot assume {arn}: {exc}") from exc
         c = resp["Credentials"]
         values = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
                   "aws_session_token": c["SessionToken"]}
         with self._lock:
-            self._credentials[account_id] = _Credentials(values, c["Expiration"].timestamp())
+            self._credentials[principal] = _Credentials(values, c["Expiration"].timestamp())
             # Clients built on the old credentials must not outlive them.
-            for key in [k for k in self._clients if k[1] == account_id]:
+            for key in [k for k in self._clients if k[1] == principal]:
                 del self._clients[key]
         return values
 

@@ -1,10 +1,94 @@
-"""The run report: per stage and per account, as JSON (for machines) and HTML and text (for people)."""
+"""The run report: per stage and per account, as JSON (for machines) and HTML and text (for people).
+
+Built from plain stage results (``RunResults``) and each stage's status; whoever ran the stages
+(the Airflow adapters, a test) gathers those.
+"""
 
 from __future__ import annotations
 
 import html
 import json
 from collections import Counter
+from dataclasses import dataclass, field
+
+from fleet.approval import safe_key
+from fleet.aws import AwsContext
+
+STAGES = ("source", "build", "beta", "gamma", "prod")
+STAGE_STATUSES = ("success", "failed", "skipped", "incomplete", "not run")
+
+
+@dataclass
+class RunResults:
+    """What the stages of one run returned; None (or absent) where a stage did not run or failed first."""
+
+    bundle: dict | None = None  # the source stage's Bundle, as a dict
+    gates: dict | None = None
+    deployments: dict[str, list[dict]] = field(default_factory=dict)  # environment -> started deployments
+    tests: dict[str, dict] = field(default_factory=dict)  # environment -> integration tests
+    bake: dict | None = None
+    plan: dict | None = None
+    approval: dict | None = None  # a human's decision
+    auto_approval: dict | None = None  # the pipeline's own record for an empty plan
+    rollout: dict | None = None
+    catalog: dict | None = None
+
+
+def assemble(run_id: str, statuses: dict[str, str], results: RunResults) -> dict:
+    """The report of a run: ``statuses`` maps each of STAGES to one of STAGE_STATUSES."""
+    bundle = results.bundle or {}
+    stages: dict[str, dict] = {s: {"status": statuses.get(s, "not run")} for s in STAGES}
+    if bundle:
+        stages["source"]["summary"] = f"{bundle['files']} files, digest {bundle['digest'][:12]}"
+    if gates := results.gates:
+        stages["build"]["summary"] = f"{gates['errors']} errors, {gates['warnings']} warnings"
+    for env in ("beta", "gamma"):
+        tests = results.tests.get(env)
+        deployed = results.deployments.get(env)
+        if tests:
+            stages[env]["accounts"] = account_rows(tests["deployments"], tests["checks"])
+            ok = sum(c["ok"] for c in tests["checks"])
+            stages[env]["summary"] = f"{len(tests['deployments'])} stacks, {ok}/{len(tests['checks'])} checks passed"
+        elif deployed:
+            stages[env]["accounts"] = account_rows(deployed)
+    if roll := results.rollout:
+        back = {(r["account_id"], r["region"]): r["status"] for w in roll["waves"] for r in w.get("rolled_back", [])}
+        rows = [{**r, "status": f"{r['status']}, then {back[(r['account_id'], r['region'])]}"}
+                if (r["account_id"], r["region"]) in back else r for w in roll["waves"] for r in w["results"]]
+        stages["prod"]["accounts"] = account_rows(rows) + [
+            {"account": n, "account_id": "", "region": "", "status": "not started", "detail": ""}
+            for n in roll["not_started"]]
+        stages["prod"]["summary"] = f"{len(roll['waves'])} waves, {len(rows)} stacks" + (
+            ", HALTED" if roll["halted"] else "")
+    if cat := results.catalog:
+        versions = ", ".join(f"{p['product']} {p['version']}" for p in cat["products"])
+        stages["prod"]["summary"] = stages["prod"].get("summary", "") + f"; catalog: {versions}"
+    if plan := results.plan:
+        decided = "approved automatically" if results.auto_approval else (
+            f"approved by {results.approval.get('approver')}" if results.approval else "not approved")
+        stages["prod"]["plan"] = f"{plan['summary']}; {decided}"
+        stages["prod"].setdefault("summary", f"plan: {plan['summary']}")
+    if bake := results.bake:
+        stages["gamma"]["summary"] = stages["gamma"].get("summary", "") + f"; baked {bake['baked_minutes']} min"
+    return build(run_id, bundle, stages)
+
+
+def status_of(report: dict) -> str:
+    """The run's status: failed when any stage failed."""
+    return "failed" if any(s["status"] == "failed" for s in report["stages"].values()) else "success"
+
+
+def store(ctx: AwsContext, report: dict) -> str | None:
+    """Write the report (JSON and HTML) beside the run's bundle; its JSON location, or None without a bundle."""
+    bucket = report["bundle"].get("bucket")
+    if not bucket:
+        return None
+    key = f"reports/{safe_key(report['run_id'])}"
+    s3 = ctx.client("s3")
+    s3.put_object(Bucket=bucket, Key=f"{key}/report.json", Body=json.dumps(report, indent=1, default=str).encode(),
+                  ContentType="application/json")
+    s3.put_object(Bucket=bucket, Key=f"{key}/report.html", Body=to_html(report).encode(), ContentType="text/html")
+    return f"s3://{bucket}/{key}/report.json"
 
 
 def build(run_id: str, bundle: dict, stages: dict[str, dict]) -> dict:

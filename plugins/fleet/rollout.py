@@ -2,7 +2,8 @@
 
 The rules are the ones users of StackSets and CfCT ask for: a canary wave first, a bounded number of
 accounts at once, and a wave whose failures exceed the tolerance stops the rollout before any later
-wave is touched. Every account ends with exactly one result, so the report names all of them.
+wave is touched, and its accounts are put back on their last known good bundle (from the ledger).
+Every account ends with exactly one result, so the report names all of them.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fleet import stacks
 from fleet.aws import AwsContext
+from fleet.bundle import OpenBundle
+from fleet.config import Wave
+from fleet.deploy import baseline_targets, deploy_all
 from fleet.ledger import Entry, Ledger, entry_key
 from fleet.org import LiveAccount
-from fleet.config import Baseline, FleetConfig, Wave
 
-MANAGED_TAGS = {"fleet:managed-by": "fleet-pipeline"}
+# Opens another bundle of the same bucket by digest: how a rollback reaches the last good bundle.
+BundleOpener = Callable[[str], OpenBundle]
 
 
 class RolloutError(RuntimeError):
@@ -55,23 +58,6 @@ def _wave_bounds(total: int, waves: Sequence[Wave]) -> list[tuple[Wave, int, int
     if taken < total:  # the config validator requires a last 100% wave; keep the promise regardless
         out.append((waves[-1] if waves else Wave(percent=100), taken, total))
     return out
-
-
-def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[LiveAccount],
-                     template_root: Path) -> list[stacks.StackTarget]:
-    body = (template_root / baseline.template).read_text(encoding="utf-8")
-    params = {"ManagementAccountId": fleet.organization.management_account, **baseline.parameters}
-    declared = _declared_parameters(body)
-    params = {k: v for k, v in params.items() if k in declared}
-    tags = {**MANAGED_TAGS, "fleet:baseline": baseline.name}
-    return [stacks.StackTarget(a.id, a.name, region, baseline.stack_name, body, params, tags)
-            for a in accounts for region in baseline.regions]
-
-
-def _declared_parameters(body: str) -> set[str]:
-    from fleet.templates import load_template  # local: keeps cfn-lint's import off the DAG parse path
-
-    return set((load_template(body).get("Parameters") or {}).keys())
 
 
 @dataclass
@@ -111,15 +97,6 @@ class RolloutResult:
                            "rolled_back": [r.to_dict() for r in w.rolled_back]} for w in self.waves]}
 
 
-def deploy_all(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str, *,
-               max_concurrent: int, deploy: Callable = stacks.deploy) -> list[stacks.DeployResult]:
-    """Deploy every target, at most ``max_concurrent`` at once; results in target order."""
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(targets)))) as pool:
-        return list(pool.map(lambda t: deploy(ctx, t, digest), targets))
-
-
 def _skipped(t: stacks.StackTarget, why: str) -> stacks.DeployResult:
     return stacks.DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "skipped", error=None,
                                stack_status=why)
@@ -157,10 +134,10 @@ def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], di
               max_concurrent: int | Sequence[int], failure_tolerance: int | Sequence[int],
               deploy: Callable = stacks.deploy, on_wave: Callable[[WaveResult], None] | None = None,
               ledger: Ledger | None = None, run_id: str = "", rerun_failed_only: bool = False,
-              rollback: Callable[[list[stacks.StackTarget], dict[str, Entry]],
-                                 list[tuple[stacks.DeployResult, str]]] | None = None) -> RolloutResult:
+              open_bundle: BundleOpener | None = None, log: Callable[[str], None] = print) -> RolloutResult:
     """Waves in order. With a ledger: skip what is already applied, record every result, and when a
-    wave halts, put its accounts back on their last known good bundle through ``rollback``."""
+    wave halts (and ``open_bundle`` can reach earlier bundles), put its accounts back on their last
+    known good bundle."""
     result = RolloutResult()
     tolerances = _per_wave(failure_tolerance, len(waves))
     concurrency = _per_wave(max_concurrent, len(waves))
@@ -175,8 +152,9 @@ def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], di
         order = {(t.account_id, t.region, t.stack_name): n for n, t in enumerate(wave)}
         results = sorted(deployed + skipped, key=lambda r: order[(r.account_id, r.region, r.stack_name)])
         wave_result = WaveResult(i, results, tolerances[i])
-        if wave_result.halted and rollback is not None:
-            back = rollback(list(wave), previous)
+        if wave_result.halted and open_bundle is not None:
+            back = roll_back_to_last_good(ctx, list(wave), previous, failed_digest=digest, open_bundle=open_bundle,
+                                          max_concurrent=max(concurrency), log=log)
             wave_result.rolled_back = [r for r, _ in back]
             if ledger and back:
                 ledger.record(back, run_id, previous)
@@ -191,3 +169,51 @@ def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], di
 
 def _per_wave(value: int | Sequence[int], n: int) -> list[int]:
     return [value] * n if isinstance(value, int) else list(value)
+
+
+def roll_back_to_last_good(ctx: AwsContext, targets: Sequence[stacks.StackTarget], previous: dict[str, Entry], *,
+                           failed_digest: str, open_bundle: BundleOpener, max_concurrent: int = 10,
+                           log: Callable[[str], None] = print) -> list[tuple[stacks.DeployResult, str]]:
+    """Put each target back on the last bundle that worked there before ``failed_digest`` (per the
+    ledger entries in ``previous``); a target with no earlier good bundle is left as it is.
+
+    Returns (result, digest deployed) pairs, results marked ``rolled-back`` unless they failed.
+    """
+    by_digest: dict[str, list[stacks.StackTarget]] = {}
+    for t in targets:
+        entry = previous.get(entry_key(t.account_id, t.region, t.stack_name))
+        good = entry.good_before(failed_digest) if entry else None
+        if not good:
+            log(f"rollback: {t.account_name}/{t.region} has no earlier good bundle; left as it is")
+            continue
+        by_digest.setdefault(good, []).append(t)
+    out = []
+    for digest, ts in by_digest.items():
+        old = open_bundle(digest)
+        old_targets = []
+        for t in ts:
+            baseline = next((b for b in old.config.baselines if b.stack_name == t.stack_name), None)
+            if baseline is None:  # the stack was not part of that bundle's baselines
+                continue
+            account = LiveAccount(t.account_id, t.account_name, "", "ACTIVE", ())
+            old_targets += [o for o in baseline_targets(old.config, baseline, [account], old.root)
+                            if o.region == t.region]
+        for r in deploy_all(ctx, old_targets, digest, max_concurrent=max_concurrent):
+            if r.status != "failed":
+                r.status = "rolled-back"
+            log(f"rollback: {r.account_name}/{r.region} -> bundle {digest[:12]}: {r.status}")
+            out.append((r, digest))
+    return out
+
+
+def put_back(ctx: AwsContext, targets: Sequence[stacks.StackTarget], *, failed_digest: str,
+             open_bundle: BundleOpener, ledger: Ledger, run_id: str = "", max_concurrent: int = 10,
+             log: Callable[[str], None] = print) -> list[stacks.DeployResult]:
+    """``roll_back_to_last_good`` outside a rollout (the canaries after a failed bake), recorded in the ledger."""
+    ledger.ensure_table()
+    previous = ledger.get_many(entry_key(t.account_id, t.region, t.stack_name) for t in targets)
+    back = roll_back_to_last_good(ctx, targets, previous, failed_digest=failed_digest, open_bundle=open_bundle,
+                                  max_concurrent=max_concurrent, log=log)
+    if back:
+        ledger.record(back, run_id, previous)
+    return [r for r, _ in back]

@@ -25,9 +25,11 @@ def signing_key(conn_id: str) -> bytes:
 
 def settings_from_bundle(ctx, bucket: str, bundle_digest: str) -> dict:
     """The ``approval`` section of the very bundle being approved (store, table, topic, ui)."""
-    from fleet import pipeline
+    from fleet.bundle import Bundle
+    from fleet.stages import prod
 
-    return pipeline.approval_settings(ctx, pipeline.Bundle(bucket, bundle_digest, None))
+    # The approval tasks are given the bundle's bucket and digest, which is all that locates it.
+    return prod.approval_settings(Bundle(bucket, bundle_digest).open(ctx))
 
 
 def publish_request(ctx, store, *, aws_conn_id: str, region: str, run_id: str, bundle_digest: str,

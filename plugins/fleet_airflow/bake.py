@@ -18,12 +18,11 @@ class BakeSensor(_FleetSensor):
     prod approval is even asked for.
     """
 
-    template_fields: Sequence[str] = ("deployments", "bucket", "bundle_digest", "bake_minutes", "region",
-                                      "pipeline_role")
+    template_fields: Sequence[str] = ("deployments", "bundle", "bake_minutes", "region", "pipeline_role")
 
-    def __init__(self, *, deployments: Any, bucket: str, bundle_digest: str, bake_minutes: Any, **kwargs):
+    def __init__(self, *, deployments: Any, bundle: Any, bake_minutes: Any, **kwargs):
         super().__init__(**kwargs)
-        self.deployments, self.bucket, self.bundle_digest = deployments, bucket, bundle_digest
+        self.deployments, self.bundle = deployments, bundle  # bundle: the Source stage's Bundle as a dict
         self.bake_minutes = bake_minutes
 
     def _canaries(self) -> list[dict]:
@@ -45,14 +44,15 @@ class BakeSensor(_FleetSensor):
         return self._finish(context, event["value"])
 
     def _finish(self, context, status: dict) -> dict:
-        from fleet import pipeline
+        from fleet.bundle import Bundle
+        from fleet.stages import environment
 
         if status["state"] == "done":
             self.log.info("Canaries healthy for %s minutes", status["baked_minutes"])
             return status
         for line in status["breaches"]:
             self.log.error("Health gate breached: %s", line)
-        back = pipeline.roll_back(self.fleet_context(), pipeline.Bundle(self.bucket, self.bundle_digest, None),
-                                  self.deployments, context["run_id"], log=self.log.info)
+        back = environment.roll_back(self.fleet_context(), Bundle.from_dict(self.bundle), self.deployments,
+                                     context["run_id"], log=self.log.info)
         raise AirflowFailException(f"gamma health gate breached ({'; '.join(status['breaches'])}); "
                                    f"{len(back)} canary stacks put back on their last good bundle")

@@ -3,7 +3,8 @@ no credential or signing key ever travels in a trigger's (stored) arguments."""
 
 from __future__ import annotations
 
-from fleet import approval, pipeline
+from fleet import approval
+from fleet.stages import environment
 from fleet_airflow.hooks import FleetAwsHook
 
 
@@ -12,7 +13,7 @@ def _ctx(aws_conn_id: str, region: str, pipeline_role: str):
 
 
 def stacks_settled(aws_conn_id: str, region: str, pipeline_role: str, deployments: list[dict]) -> bool:
-    return pipeline.settled(_ctx(aws_conn_id, region, pipeline_role), deployments)
+    return environment.settled(_ctx(aws_conn_id, region, pipeline_role), deployments)
 
 
 def decision_count(aws_conn_id: str, region: str, pipeline_role: str, bucket: str, run_id: str,

@@ -43,9 +43,9 @@ class StacksSettledSensor(_FleetSensor):
         self.deployments = deployments
 
     def poke(self, context) -> bool:
-        from fleet import pipeline
+        from fleet.stages import environment
 
-        return pipeline.settled(self.fleet_context(), self.deployments)
+        return environment.settled(self.fleet_context(), self.deployments)
 
     def execute(self, context) -> None:
         if self.poke(context):

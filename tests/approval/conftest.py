@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import approval, pipeline, source
+from fleet import approval, bundle, source
 from fleet.aws import AwsContext
 from localaws.server import LocalAws
 
@@ -41,7 +41,7 @@ def aws(aws_server, monkeypatch, signing_key):
         "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}))
     monkeypatch.setenv("AIRFLOW_CONN_FLEET_APPROVAL", json.dumps({"conn_type": "generic",
                                                                   "password": signing_key.decode()}))
-    shutil.rmtree(pipeline.work_dir(), ignore_errors=True)
+    shutil.rmtree(bundle.work_dir(), ignore_errors=True)
     ctx = AwsContext.from_environment("us-east-1")
     ctx.client("s3").create_bucket(Bucket=BUCKET)
     return ctx

@@ -1,5 +1,5 @@
 """Service Catalog lifecycle at the core level: a real local AWS, seeded with the sample fleet,
-driven through ``fleet.catalog`` / ``fleet.pipeline`` without a scheduler (fast)."""
+driven through ``fleet.stages.catalog`` without a scheduler (fast)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet import pipeline, source
+from fleet import bundle, source
+from fleet.bundle import OpenBundle
+from fleet.stages import source as source_stage
 from fleet.aws import AwsContext
 from fleet.org import read_org
 from fleet.config import load_config
@@ -20,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def aws(seeded_fleet):
     """A freshly seeded organization; returns an AwsContext on the management account."""
-    shutil.rmtree(pipeline.work_dir(), ignore_errors=True)
+    shutil.rmtree(bundle.work_dir(), ignore_errors=True)
     return seeded_fleet
 
 
@@ -43,8 +45,8 @@ def commit(repo: Path, message: str) -> None:
     git(repo, "commit", "-qm", message)
 
 
-def snapshot(ctx: AwsContext, repo: Path) -> pipeline.Bundle:
-    """Source stage: artifacts bucket, then the bundle uploaded; returns the Bundle."""
+def snapshot(ctx: AwsContext, repo: Path) -> OpenBundle:
+    """Source stage: artifacts bucket, then the bundle uploaded; returns it opened."""
     fleet = load_config(repo / "fleet.yaml")
     bucket = source.artifacts_bucket(fleet.organization.management_account, ctx.region)
     s3 = ctx.client("s3")
@@ -52,7 +54,7 @@ def snapshot(ctx: AwsContext, repo: Path) -> pipeline.Bundle:
         s3.create_bucket(Bucket=bucket)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
-    return pipeline.Bundle.of(pipeline.snapshot_and_upload(ctx, repo))
+    return source_stage.snapshot_and_upload(ctx, repo).open(ctx)
 
 
 def org(ctx: AwsContext):

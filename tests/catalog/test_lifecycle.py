@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from fleet import catalog, pipeline
+from fleet import catalog
+from fleet.stages import catalog as stage
 
 from .conftest import commit, fleet_repo, org, snapshot
 
@@ -48,7 +49,7 @@ def test_three_bundle_versions_with_deprecation_then_a_rerun_changes_nothing(aws
         if n:
             new_version(repo, n)
         bundle = snapshot(aws, repo)
-        published.append((bundle, pipeline.publish_catalog(aws, bundle)))
+        published.append((bundle, stage.publish(aws, bundle)))
     docs = [d for _, d in published]
     product_id = docs[0]["products"][0]["product_id"]
     assert {d["products"][0]["product_id"] for d in docs} == {product_id}  # one product, three versions
@@ -64,15 +65,15 @@ def test_three_bundle_versions_with_deprecation_then_a_rerun_changes_nothing(aws
     assert docs[2]["products"][0]["deprecated"] == [names[0]]
 
     # An end user is no longer offered the deprecated version.
-    smoke = pipeline.catalog_smoke_test(aws, published[2][0], docs[2])
+    smoke = stage.smoke_test(aws, published[2][0], docs[2])
     assert smoke["ok"], smoke["failed"]
     with pytest.raises(Exception, match="deprecated"):
-        pipeline.catalog_smoke_test(aws, published[0][0], {**docs[0], "products": [
+        stage.smoke_test(aws, published[0][0], {**docs[0], "products": [
             {**docs[0]["products"][0], "artifact_id": found[names[0]]["Id"]}]})
 
     # The same bundle again: nothing changes anywhere.
     stacks_before = launch_role_stacks(aws)
-    again = pipeline.publish_catalog(aws, published[2][0])
+    again = stage.publish(aws, published[2][0])
     assert again["changes"] == 0, again
     assert again["products"][0]["version"] == names[2] and not again["products"][0]["created"]
     assert set(artifacts(aws, product_id)) == set(names)
@@ -94,7 +95,7 @@ def launch_role_stacks(ctx) -> dict[str, tuple]:
 
 def test_launch_role_lives_where_the_constraint_is_made_and_where_users_launch(aws, tmp_path):
     bundle = snapshot(aws, fleet_repo(tmp_path))
-    doc = pipeline.publish_catalog(aws, bundle)
+    doc = stage.publish(aws, bundle)
     accounts = ids(aws)
     assert {r["account"] for r in doc["launch_roles"]} == {"management", *SHARED}
     for name in ["management", *SHARED]:
@@ -123,7 +124,7 @@ def test_launch_role_lives_where_the_constraint_is_made_and_where_users_launch(a
 
 def test_principals_shares_acceptance_and_tag_options(aws, tmp_path):
     bundle = snapshot(aws, fleet_repo(tmp_path))
-    doc = pipeline.publish_catalog(aws, bundle)
+    doc = stage.publish(aws, bundle)
     sc = aws.client("servicecatalog")
     pid = doc["portfolio_id"]
     principals = sc.list_principals_for_portfolio(PortfolioId=pid)["Principals"]
@@ -143,9 +144,9 @@ def test_principals_shares_acceptance_and_tag_options(aws, tmp_path):
 
 def test_end_user_smoke_test_launches_checks_and_terminates(aws, tmp_path):
     bundle = snapshot(aws, fleet_repo(tmp_path))
-    doc = pipeline.publish_catalog(aws, bundle)
+    doc = stage.publish(aws, bundle)
     canary = ids(aws)["canary-01"]
-    result = pipeline.catalog_smoke_test(aws, bundle, doc, log=lambda _: None)
+    result = stage.smoke_test(aws, bundle, doc, log=lambda _: None)
     assert result["ok"], result["failed"]
     assert result["principal"] == f"arn:aws:iam::{canary}:role/Developer" and result["principal_created"]
     checks = {c["name"]: c["ok"] for c in result["results"][0]["checks"]}
@@ -159,7 +160,7 @@ def test_end_user_smoke_test_launches_checks_and_terminates(aws, tmp_path):
             if s["StackName"].startswith("SC-") and s["StackStatus"] != "DELETE_COMPLETE"]
     assert live == []
     # Run it again (the role exists now): the same verdict.
-    again = pipeline.catalog_smoke_test(aws, bundle, doc, log=lambda _: None)
+    again = stage.smoke_test(aws, bundle, doc, log=lambda _: None)
     assert again["ok"] and not again["principal_created"]
 
 
@@ -169,15 +170,15 @@ def test_smoke_test_catches_a_product_that_breaks_its_promise(aws, tmp_path):
     path.write_text(path.read_text().replace("      VersioningConfiguration: {Status: Enabled}\n", ""))
     commit(repo, "oops: no versioning")
     bundle = snapshot(aws, repo)
-    doc = pipeline.publish_catalog(aws, bundle)
-    result = pipeline.catalog_smoke_test(aws, bundle, doc, log=lambda _: None)
+    doc = stage.publish(aws, bundle)
+    result = stage.smoke_test(aws, bundle, doc, log=lambda _: None)
     assert not result["ok"]
     assert [f.split(" (")[0] for f in result["failed"]] == ["encrypted-bucket: bucket versioning enabled"]
 
 
 def test_a_changed_launch_role_replaces_the_constraint(aws, tmp_path):
     bundle = snapshot(aws, fleet_repo(tmp_path))
-    doc = pipeline.publish_catalog(aws, bundle)
+    doc = stage.publish(aws, bundle)
     sc = aws.client("servicecatalog")
     pid, product = doc["portfolio_id"], doc["products"][0]["product_id"]
     assert catalog.ensure_launch_constraint(sc, pid, product, "ServiceCatalogLaunchRole") == "unchanged"

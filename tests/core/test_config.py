@@ -115,7 +115,7 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
 
 def test_the_dag_refuses_a_bad_config_before_anything_is_uploaded(fleet_dir, monkeypatch):
     """The Source stage validates the config of the snapshot before touching AWS."""
-    from fleet import pipeline
+    from fleet.stages import source
 
     (fleet_dir / "fleet.yaml").write_text(SAMPLE.replace('"123456789012"', '"1"'))
 
@@ -124,7 +124,7 @@ def test_the_dag_refuses_a_bad_config_before_anything_is_uploaded(fleet_dir, mon
             raise AssertionError(f"AWS used: {name}")
 
     with pytest.raises(ConfigError, match="organization.management_account"):
-        pipeline.snapshot_and_upload(NoAws(), fleet_dir)
+        source.snapshot_and_upload(NoAws(), fleet_dir)
 
 
 # -- the published schema ----------------------------------------------------------------------

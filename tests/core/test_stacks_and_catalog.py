@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fleet import catalog, stacks
+from fleet.bundle import Bundle, OpenBundle
 from fleet.org import read_org
 from fleet.source import artifacts_bucket
 from fleet.config import load_config
@@ -125,8 +126,9 @@ def publish(ctx, fleet_dir: Path, digest: str) -> dict:
         s3.create_bucket(Bucket=bucket)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
-    return catalog.publish(ctx, fleet, read_org(ctx, with_tags=False), bundle_dir=fleet_dir, digest=digest,
-                           commit="a" * 40, bucket=bucket)
+    # The fleet folder stands in for an unpacked bundle of that digest.
+    bundle = OpenBundle(Bundle(bucket, digest, commit="a" * 40), fleet_dir, fleet)
+    return catalog.publish(ctx, bundle, read_org(ctx, with_tags=False))
 
 
 def artifacts(ctx, product_id: str) -> dict[str, dict]:

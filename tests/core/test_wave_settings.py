@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet import pipeline
+from fleet import bundle as bundle_mod
+from fleet.stages import prod, source
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "fleet-artifacts-123456789012-us-east-1"
@@ -21,7 +22,7 @@ BUCKET = "fleet-artifacts-123456789012-us-east-1"
 
 @pytest.fixture
 def ctx(seeded_fleet, monkeypatch, tmp_path):
-    monkeypatch.setattr(pipeline, "work_dir", lambda: tmp_path / "bundles")
+    monkeypatch.setattr(bundle_mod, "work_dir", lambda: tmp_path / "bundles")
     seeded_fleet.client("s3").create_bucket(Bucket=BUCKET)
     return seeded_fleet
 
@@ -35,8 +36,7 @@ def test_the_last_wave_keeps_its_own_tolerance_when_an_earlier_wave_is_empty(ctx
     assert waves in text
     cfg.write_text(text.replace(waves, "waves: [{count: 1}, {percent: 25, failure_tolerance: 0}, "
                                        "{percent: 100, failure_tolerance: 1, max_concurrent: 3}]"))
-    up = pipeline.snapshot_and_upload(ctx, repo)
-    bundle = pipeline.Bundle(up["bucket"], up["digest"], up["commit"])
+    bundle = source.snapshot_and_upload(ctx, repo).open(ctx)
 
     # A real CloudFormation failure in app-prod-02: the baseline's role name is already taken there.
     ids = {a["Name"]: a["Id"] for a in ctx.client("organizations").list_accounts()["Accounts"]}
@@ -46,8 +46,8 @@ def test_the_last_wave_keeps_its_own_tolerance_when_an_earlier_wave_is_empty(ctx
 
     # Two accounts: wave 1 (count 1) takes app-prod-01, the 25% wave adds nobody, the 100% wave takes
     # app-prod-02 and tolerates one failed account.
-    result = pipeline.prod_rollout(ctx, bundle, run_id="small-fleet", only=["app-prod-01", "app-prod-02"],
-                                   log=lambda *_: None)
+    result = prod.run_rollout(ctx, bundle, run_id="small-fleet", only=["app-prod-01", "app-prod-02"],
+                              log=lambda *_: None)
     assert [w["results"][0]["account_name"] for w in result["waves"]] == ["app-prod-01", "app-prod-02"]
     assert result["waves"][1]["failed_accounts"] == ["app-prod-02"]
     assert result["waves"][1]["tolerance"] == 1, "the 100% wave ran with the empty 25% wave's tolerance"

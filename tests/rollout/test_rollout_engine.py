@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from fleet import health, pipeline, stacks
+from fleet import health, rollout, stacks
 from fleet.ledger import Ledger
 from fleet.org import read_org
+from fleet.stages import environment, prod
 
 from .conftest import make_bundle
 
@@ -22,14 +23,12 @@ def failing_in(names: set[str]):
 
 
 def run(ctx, bundle, *, tolerance=0, deploy=stacks.deploy, rerun_failed_only=False, run_id="r"):
-    from fleet import rollout
-
-    fleet, waves = pipeline.prod_waves(ctx, bundle)
+    waves = prod.waves(ctx, bundle)
     ledger = Ledger(ctx)
     ledger.ensure_table()
     return rollout.run_waves(ctx, waves, bundle.digest, max_concurrent=4, failure_tolerance=tolerance,
                              deploy=deploy, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
-                             rollback=pipeline.rollback_to_last_good(ctx, bundle, log=lambda *_: None))
+                             open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=lambda *_: None)
 
 
 def statuses(result) -> dict[str, str]:
@@ -76,7 +75,7 @@ def test_halt_leaves_later_waves_untouched(fleet_ctx, tmp_path):
     assert result.halted and len(result.waves) == 1
     assert result.not_started == [f"app-prod-0{i}" for i in range(2, 9)]
     cfn_ids = [r.account_id for r in result.waves[0].results]
-    assert pipeline.stacks.describe_stack(fleet_ctx, pipeline.stacks.StackTarget(
+    assert stacks.describe_stack(fleet_ctx, stacks.StackTarget(
         cfn_ids[0], "", "us-east-1", "fleet-security-baseline", "")) is None
 
 
@@ -99,7 +98,7 @@ def test_rerun_failed_only_deploys_just_the_failures(fleet_ctx, tmp_path):
 
 def test_a_killed_run_resumes_without_duplicates(fleet_ctx, tmp_path):
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
-    fleet, waves = pipeline.prod_waves(fleet_ctx, a)
+    waves = prod.waves(fleet_ctx, a)
     # The killed run got as far as executing three accounts' change sets, and recorded nothing.
     for t in waves[2][:3]:
         assert stacks.deploy(fleet_ctx, t, a.digest).status == "created"
@@ -115,13 +114,13 @@ def test_a_killed_run_resumes_without_duplicates(fleet_ctx, tmp_path):
 
 def test_plan_on_no_change_is_empty_and_on_a_change_counts_it(fleet_ctx, tmp_path):
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
-    fresh = pipeline.prod_plan(fleet_ctx, a, run_id="p0")
+    fresh = prod.plan(fleet_ctx, a, run_id="p0")
     assert not fresh["empty"] and fresh["totals"]["adds"] == 64 and fresh["totals"]["iam_changes"] == 8
     run(fleet_ctx, a)
-    same = pipeline.prod_plan(fleet_ctx, a, run_id="p1")
+    same = prod.plan(fleet_ctx, a, run_id="p1")
     assert same["empty"] and same["auto_approve"] and same["summary"].startswith("8 accounts: 0 change")
     b = make_bundle(fleet_ctx, tmp_path, "b", "400")
-    changed = pipeline.prod_plan(fleet_ctx, b, run_id="p2")
+    changed = prod.plan(fleet_ctx, b, run_id="p2")
     assert not changed["empty"] and changed["totals"]["modifies"] >= 8 and changed["totals"]["adds"] == 0
     assert changed["plan_digest"] != same["plan_digest"]
     assert "8 accounts: 8 change" in changed["summary"]
@@ -147,12 +146,13 @@ def test_canaries_are_put_back_on_their_last_good_bundle_after_a_bake_breach(fle
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
     b = make_bundle(fleet_ctx, tmp_path, "b", "400")
     for bundle in (a, b):
-        started = pipeline.start_deployments(fleet_ctx, bundle, "gamma")
-        doc = pipeline.integration_tests(fleet_ctx, started, health=True, bundle=bundle, run_id=bundle.digest[:8])
+        started = environment.start_deployments(fleet_ctx, bundle, "gamma")
+        doc = environment.integration_tests(fleet_ctx, started, health=True, bundle=bundle.ref,
+                                            run_id=bundle.digest[:8])
         assert not doc["failed_deployments"] and not doc["failed_checks"]
     canaries = started
     assert {retention_of(fleet_ctx, d["account_id"]) for d in canaries} == {"400"}
-    back = pipeline.roll_back(fleet_ctx, b, canaries, "breach", log=lambda *_: None)
+    back = environment.roll_back(fleet_ctx, b.ref, canaries, "breach", log=lambda *_: None)
     assert sorted(r["account_name"] for r in back) == ["canary-01", "canary-02"]
     assert {r["status"] for r in back} == {"rolled-back"}
     assert {retention_of(fleet_ctx, d["account_id"]) for d in canaries} == {"365"}

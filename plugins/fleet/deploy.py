@@ -1,0 +1,45 @@
+"""What every deployment shares: a baseline's stack targets in some accounts, and deploying many at once.
+
+The prod rollout, the canary rollback, the catalog's launch roles and a vended account's setup all
+deploy through these two functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fleet import stacks
+from fleet.aws import AwsContext
+from fleet.config import Baseline, FleetConfig
+from fleet.org import LiveAccount
+
+MANAGED_TAGS = {"fleet:managed-by": "fleet-pipeline"}
+
+
+def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[LiveAccount],
+                     template_root: Path) -> list[stacks.StackTarget]:
+    """One stack target per account and region of ``baseline``, with the parameters its template declares."""
+    body = (template_root / baseline.template).read_text(encoding="utf-8")
+    params = {"ManagementAccountId": fleet.organization.management_account, **baseline.parameters}
+    declared = _declared_parameters(body)
+    params = {k: v for k, v in params.items() if k in declared}
+    tags = {**MANAGED_TAGS, "fleet:baseline": baseline.name}
+    return [stacks.StackTarget(a.id, a.name, region, baseline.stack_name, body, params, tags)
+            for a in accounts for region in baseline.regions]
+
+
+def _declared_parameters(body: str) -> set[str]:
+    from fleet.templates import load_template  # local: keeps cfn-lint's slow import off every caller's import
+
+    return set((load_template(body).get("Parameters") or {}).keys())
+
+
+def deploy_all(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str, *,
+               max_concurrent: int, deploy: Callable = stacks.deploy) -> list[stacks.DeployResult]:
+    """Deploy every target, at most ``max_concurrent`` at once; results in target order."""
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(targets)))) as pool:
+        return list(pool.map(lambda t: deploy(ctx, t, digest), targets))
