@@ -88,11 +88,11 @@ def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
         profile_ref = reference(profile)
     config_path = str(Path(config).resolve()) if config else None
     if config_path is not None:
-        from fleet.config import ConfigError, load_config
+        from localaws.seed_config import SeedError, read_seed_config
 
         try:
-            load_config(config_path)  # fail here, with the spec's message, not in the child's log
-        except (ConfigError, OSError) as exc:
+            read_seed_config(config_path)  # fail here, with file, key and line, not in the child's log
+        except SeedError as exc:
             print(f"local AWS: bad fleet config {config}: {exc}", file=sys.stderr)
             return USAGE
 

@@ -66,8 +66,7 @@ from typing import Any
 
 import yaml
 
-# One YAML key-path -> line index for every config this project validates.
-from fleet.config import Problem, line_index
+from localaws.problems import Problem, line_index
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 CONTROL_PATH = "/_localaws/profile"

@@ -3,6 +3,9 @@
 Idempotent by lookup, not by memory: every step first reads what exists (by name) and only
 creates what is missing, so seeding twice, or seeding a server someone already half-seeded,
 yields the same account ids and no duplicates.
+
+The fleet config is read here, as plain YAML (``localaws.seed_config``): only the keys seeding
+needs, with no dependency on the product that owns the file's full schema.
 """
 
 from __future__ import annotations
@@ -12,18 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from localaws.clients import client
+from localaws.seed_config import SeedConfig, SeedError, read_seed_config
 
-
-class SeedError(RuntimeError):
-    """The organization could not be made to match the fleet config."""
+__all__ = ["SeedError", "load", "seed_organization"]
 
 
 def load(fleet: Any) -> Any:
-    """A Fleet as is, or load one from a path to a fleet config."""
+    """What to seed: a path to a fleet config is read; anything else (a SeedConfig, or an object
+    with the same attributes) is used as is."""
     if isinstance(fleet, (str, Path)):
-        from fleet.config import load_config
-
-        return load_config(fleet)
+        return read_seed_config(fleet)
     return fleet
 
 
@@ -102,6 +103,11 @@ def _ensure_scps(org: Any, root: Path, paths: Any) -> None:
                               Description=f"fleet guardrail from {rel}")
 
 
+def _scps(fleet: Any) -> Any:
+    # A SeedConfig names them at the top; the product's loaded config under guardrails.
+    return fleet.scps if isinstance(fleet, SeedConfig) else fleet.guardrails.scps
+
+
 def seed_organization(endpoint_url: str, fleet: Any) -> dict[str, str]:
     """Seed the management account of the local AWS at `endpoint_url` from `fleet`.
 
@@ -120,5 +126,5 @@ def seed_organization(endpoint_url: str, fleet: Any) -> dict[str, str]:
             raise SeedError(f"account {account.name}: OU {account.ou!r} is not in the OU tree")
         accounts[account.name] = _ensure_account(org, account, ou_ids[account.ou], existing)
 
-    _ensure_scps(org, Path(fleet.root), fleet.guardrails.scps)
+    _ensure_scps(org, Path(fleet.root), _scps(fleet))
     return accounts

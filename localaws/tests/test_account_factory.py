@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from localaws.clients import client
 
-from conftest import REPO
+from localaws_support import SAMPLE_FLEET
 
 PRODUCT = "AWS Control Tower Account Factory"
 PORTFOLIO = "AWS Control Tower Account Factory Portfolio"
@@ -78,19 +78,6 @@ def name() -> str:
 
 def outputs_of(answer: dict[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in answer["RecordOutputs"]}
-
-
-@pytest.fixture(scope="module")
-def organization(aws_server):
-    """The sample organization, seeded once for this module (as ``seeded_fleet`` seeds it); the
-    tests vend accounts of their own names, so they do not disturb each other."""
-    from fleet.aws import AwsContext
-
-    aws_server.reset()
-    aws_server.seed(REPO / "include" / "fleet.yaml")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
-        yield AwsContext.from_environment("us-east-1")
 
 
 @pytest.fixture
@@ -178,9 +165,9 @@ def test_the_product_is_published_in_the_management_account(factory):
     assert {o["Key"] for o in parameters["ProvisioningArtifactOutputKeys"]} == OUTPUTS
 
 
-def test_only_in_the_home_region_of_the_management_account(aws_server, factory):
+def test_only_in_the_home_region_of_the_management_account(local_aws, factory):
     elsewhere = factory.ctx.client("servicecatalog", region="eu-west-1")
-    member = factory.ctx.client("servicecatalog", aws_server.accounts["beta-test"])
+    member = factory.ctx.client("servicecatalog", local_aws.accounts["beta-test"])
     for sc in (elsewhere, member):
         with pytest.raises(ClientError) as missing:
             sc.describe_product(Name=PRODUCT)
@@ -350,14 +337,14 @@ def test_an_ou_gone_before_the_move_fails_the_record(factory, creations):
 
 
 # Last: it empties the organization the module shares.
-def test_reset_forgets_the_factory_and_a_new_organization_gets_it_again(aws_server, factory):
+def test_reset_forgets_the_factory_and_a_new_organization_gets_it_again(local_aws, factory):
     factory.provision(name(), "Security")
-    aws_server.reset()
-    sc = client("servicecatalog", aws_server.endpoint_url)
+    local_aws.reset()
+    sc = client("servicecatalog", local_aws.endpoint_url)
     with pytest.raises(ClientError) as gone:
         sc.describe_product(Name=PRODUCT)  # no organization, no Control Tower
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert sc.scan_provisioned_products()["ProvisionedProducts"] == []
-    aws_server.seed(REPO / "include" / "fleet.yaml")
+    local_aws.seed(SAMPLE_FLEET)
     again = sc.describe_product(Name=PRODUCT)["ProductViewSummary"]["ProductId"]
     assert again != factory.product_id

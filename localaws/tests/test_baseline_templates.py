@@ -3,7 +3,7 @@ back through each service's API: the end-to-end check that local AWS tells the t
 
 import json
 
-from conftest import TEMPLATES
+from localaws_support import TEMPLATES
 
 BASELINE = (TEMPLATES / "security-baseline.yaml").read_text()
 PRODUCT = (TEMPLATES / "products" / "encrypted-bucket.yaml").read_text()

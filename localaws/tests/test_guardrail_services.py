@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REPO
 
 REGIONS = ("us-east-1", "eu-west-1")
 FSBP = "arn:aws:securityhub:{region}::standards/aws-foundational-security-best-practices/v/1.0.0"
@@ -24,18 +23,6 @@ PCI = "arn:aws:securityhub:{region}::standards/pci-dss/v/3.2.1"
 def error(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
     response = exc_info.value.response
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
-
-
-@pytest.fixture(scope="module")
-def organization(aws_server):
-    """The sample organization, seeded once for this module (as ``seeded_fleet`` seeds it)."""
-    from fleet.aws import AwsContext
-
-    aws_server.reset()
-    aws_server.seed(REPO / "include" / "fleet.yaml")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
-        yield AwsContext.from_environment("us-east-1")
 
 
 def new_member(ctx) -> str:
@@ -221,11 +208,11 @@ def test_get_enabled_standards_pages_and_batch_disable(fleet):
 
 # -- Macie ------------------------------------------------------------------------------------------
 
-def test_macie_model_lists_conflict_for_enable_macie(aws_server):
+def test_macie_model_lists_conflict_for_enable_macie(local_aws):
     """botocore's macie2 model: EnableMacie can answer ConflictException (HTTP 409)."""
     from localaws.clients import client
 
-    model = client("macie2", aws_server.endpoint_url).meta.service_model
+    model = client("macie2", local_aws.endpoint_url).meta.service_model
     errors = {shape.name: shape.metadata.get("error", {}).get("httpStatusCode")
               for shape in model.operation_model("EnableMacie").error_shapes}
     assert errors["ConflictException"] == 409 and errors["AccessDeniedException"] == 403
@@ -272,7 +259,7 @@ def test_macie_is_off_until_enabled_and_enabling_twice_conflicts(fleet):
 
 # -- reset (last: it empties the organization the module shares) -------------------------------------
 
-def test_reset_forgets_every_guardrail(aws_server, fleet):
+def test_reset_forgets_every_guardrail(local_aws, fleet):
     ctx, member, _ = fleet
     region = "us-east-1"
     ctx.client("guardduty", member, region).create_detector(Enable=True)
@@ -281,7 +268,7 @@ def test_reset_forgets_every_guardrail(aws_server, fleet):
     sh.batch_enable_standards(StandardsSubscriptionRequests=[{"StandardsArn": PCI.format(region=region)}])
     ctx.client("macie2", member, region).enable_macie()
 
-    aws_server.reset()
+    local_aws.reset()
 
     # moto keeps no role either way: the member account is still addressable after the reset.
     assert ctx.client("guardduty", member, region).list_detectors()["DetectorIds"] == []

@@ -18,7 +18,7 @@ from localaws.clients import assume_role, client
 from localaws.profile import get_profile, load_profile
 from localaws.server import LocalAws
 
-REPO = Path(__file__).resolve().parents[2]
+from localaws_support import SAMPLE_FLEET
 
 
 def _free_port() -> int:
@@ -38,15 +38,14 @@ def bad_profile(tmp_path) -> Path:
     return path
 
 
-def test_fleet_local_aws_up_refuses_a_bad_profile(tmp_path, bad_profile, capsys):
-    from fleet.cli import main
-
-    code = main(["local-aws", "up", "--profile", str(bad_profile), "--port", str(_free_port()),
-                 "--state-dir", str(tmp_path / "state")])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.strip() == (f"local AWS: bad profile: {bad_profile}:3: cloudformation.fail_stack: expected one of "
-                           "the keys in_progress_seconds, fail_stacks (unknown key)")
+def test_the_localaws_command_refuses_a_bad_profile_before_starting(tmp_path, bad_profile):
+    # The package's own console script (`localaws`, installed next to this interpreter).
+    command = Path(sys.executable).parent / "localaws"
+    done = subprocess.run([str(command), "up", "--profile", str(bad_profile), "--port", str(_free_port()),
+                           "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=90)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"local AWS: bad profile: {bad_profile}:3: cloudformation.fail_stack: expected "
+                                   "one of the keys in_progress_seconds, fail_stacks (unknown key)")
     assert not (tmp_path / "state" / "state.json").exists()
 
 
@@ -93,7 +92,7 @@ def test_seeding_is_untouched_and_the_profile_applies_after(tmp_path):
         "    failures: {'*@example.com': EMAIL_ALREADY_EXISTS}\n"
         "throttling:\n"
         "  - {service: organizations, operations: [ListAccounts], rate: 1.0}\n")
-    with LocalAws(fleet_config=REPO / "include" / "fleet.yaml", profile=path) as aws:
+    with LocalAws(fleet_config=SAMPLE_FLEET, profile=path) as aws:
         assert {"audit", "app-prod-08"} <= set(aws.accounts)  # seeding created every account
         org = client("organizations", aws.endpoint_url)
         with pytest.raises(ClientError, match="TooManyRequestsException"):

@@ -1,21 +1,21 @@
 """seed_organization: the sample fleet, twice."""
 
-from conftest import REPO
+import yaml
+from localaws_support import SAMPLE_FLEET
 
-from fleet.config import load_config
 from localaws.clients import client
 from localaws.seed import seed_organization
 
 
 def test_seed_is_idempotent(local_aws):
     local_aws.reset()
-    fleet = load_config(REPO / "include" / "fleet.yaml")
 
-    first = seed_organization(local_aws.endpoint_url, fleet)
-    second = seed_organization(local_aws.endpoint_url, fleet)
+    first = seed_organization(local_aws.endpoint_url, SAMPLE_FLEET)
+    second = seed_organization(local_aws.endpoint_url, SAMPLE_FLEET)
 
     assert first == second
-    assert len(first) == 14 and set(first) == {a.name for a in fleet.accounts}
+    names = {a["name"] for a in yaml.safe_load(SAMPLE_FLEET.read_text())["accounts"]}
+    assert len(first) == 14 and set(first) == names
     org = client("organizations", local_aws.endpoint_url)
     accounts = org.list_accounts()["Accounts"]
     assert len(accounts) == 15  # the management account and the 14 members, no duplicates

@@ -11,7 +11,7 @@ import pytest
 
 from localaws.clients import client
 
-from conftest import TEMPLATES, Member
+from localaws_support import TEMPLATES, Member
 
 TEMPLATE = TEMPLATES / "products" / "encrypted-bucket.yaml"
 END_USER_ROLE = "OrganizationAccountAccessRole"

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from localaws.clients import assume_role, client
 from localaws.servicecatalog import ServiceCatalogExtension
 
-from conftest import TEMPLATES, Member
+from localaws_support import TEMPLATES, Member
 
 TEMPLATE = (TEMPLATES / "products" / "encrypted-bucket.yaml").read_text()
 NEEDS_A_VALUE = """
