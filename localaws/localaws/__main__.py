@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         return daemon.status(args.state_dir)
 
-    from localaws.profile import ProfileError
+    from localaws.behaviour.profile import ProfileError
     from localaws.server import LocalAwsError, serve_forever
 
     try:

@@ -78,7 +78,7 @@ def up(port: int = DEFAULT_PORT, config: str | Path | None = None,
     state_dir = Path(state_dir).resolve()
     profile_ref = DEFAULT_PROFILE
     if profile is not None:
-        from localaws.profile import ProfileError, load_profile, reference
+        from localaws.behaviour.profile import ProfileError, load_profile, reference
 
         try:
             load_profile(profile)  # fail here, with file and key, not in the child's log

@@ -83,14 +83,14 @@ class LocalAws:
 
     ``port=0`` takes a free port (tests); ``fleet_config`` (a path or a loaded FleetConfig) is seeded
     into the organization right after start. ``profile`` (a shipped name, a path, a dict or a
-    loaded Profile; see ``localaws.profile``) applies from then on: seeding is never delayed,
+    loaded Profile; see ``localaws.behaviour``) applies from then on: seeding is never delayed,
     failed or throttled by it. No profile: the extension's own (the default: moto's behaviour).
     """
 
     def __init__(self, port: int = 0, fleet_config: Any = None,
                  extensions: Iterable[Extension] | None = None, host: str = HOST,
                  profile: Any = None):
-        from localaws.profile import load_profile
+        from localaws.behaviour.profile import load_profile
 
         # host: loopback unless a container must serve its neighbours (docker-compose's local-aws).
         self.host = host

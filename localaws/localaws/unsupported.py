@@ -8,15 +8,9 @@ caller that handles "not available here" (the IAM gate's Access Analyzer check) 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
-
-
-def _signed_service(environ: dict[str, Any]) -> str | None:
-    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return match.group(1) if match else None
+from localaws.request import signed_service
 
 
 class UnsupportedServiceExtension:
@@ -27,13 +21,13 @@ class UnsupportedServiceExtension:
         self._moto = DomainDispatcherApplication(create_app=None)
 
     def matches(self, environ: dict[str, Any]) -> bool:
-        if _signed_service(environ) is None:
+        if signed_service(environ) is None:
             return False
         host = self._moto.infer_service_region_host(environ, environ.get("PATH_INFO", "/"))
         return host is not None and self._moto.get_backend_for_host(host) is None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        service = _signed_service(environ)
+        service = signed_service(environ)
         body = json.dumps({"__type": "UnrecognizedClientException",
                            "message": f"local AWS does not emulate the {service} API"}).encode()
         start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),

@@ -22,8 +22,8 @@ from localaws.behaviour import ProfileExtension
 from localaws.behaviour.state import State
 from localaws.clients import assume_role, client, session
 from localaws.extensions import default_extensions
-from localaws.profile import (FAILURE_REASONS, ProfileError, get_profile, load_profile, set_profile,
-                              shipped_profiles)
+from localaws.behaviour.profile import (FAILURE_REASONS, ProfileError, get_profile, load_profile, set_profile,
+                                        shipped_profiles)
 from localaws.server import LocalAws
 
 TEMPLATE = json.dumps({

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localaws.clients import assume_role, client
-from localaws.profile import get_profile, load_profile
+from localaws.behaviour import get_profile, load_profile
 from localaws.server import LocalAws
 
 from localaws_support import SAMPLE_FLEET

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from localaws.behaviour import wire
+from localaws import request
+from localaws.behaviour import responses
 from localaws.behaviour.state import State
 
 log = logging.getLogger("localaws.behaviour")
@@ -165,14 +166,14 @@ def _created(stack: Any) -> list[tuple[str, str, str]]:
 
 
 # -- the operations ---------------------------------------------------------------------------------
-def plan(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: float, profile: Any) -> Any:
-    params = wire.query_params(environ)
+def plan(ext: Any, environ: dict[str, Any], sig: request.Signed, now: float, profile: Any) -> Any:
+    params = request.query_params(environ)
     op = params.get("Action")
     if op not in OPERATIONS:
         return None
     from moto.cloudformation.models import cloudformation_backends
 
-    account = wire.account_of(environ, sig.access_key)
+    account = request.account_of(environ, sig.access_key)
     backend = cloudformation_backends[account][sig.region]
     behaviour = profile.cloudformation
     delay = behaviour.in_progress_seconds
@@ -201,7 +202,7 @@ def plan(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: float, profil
             return None
         if params.get("ChangeSetType", "CREATE") == "UPDATE":  # moto's default type is CREATE
             return _refuse(stack)
-        response = wire.error("query", 400, "AlreadyExistsException",
+        response = responses.error("query", 400, "AlreadyExistsException",
                               f"Stack [{stack.name}] already exists and cannot be created again with the "
                               f"changeSet [{params.get('ChangeSetName', '')}].")
         return lambda: response
@@ -211,7 +212,7 @@ def plan(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: float, profil
         if change_set is None:
             return None
         if change_set.execution_status in NOT_EXECUTABLE:
-            response = wire.error("query", 400, "InvalidChangeSetStatus",
+            response = responses.error("query", 400, "InvalidChangeSetStatus",
                                   f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
                                   f"status of [{change_set.execution_status}]")
             return lambda: response
@@ -233,27 +234,27 @@ def plan(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: float, profil
     if stack is None:
         return None  # moto: deleting a stack that does not exist succeeds
     if stack.status == "DELETE_IN_PROGRESS":
-        return lambda: wire.xml_response("DeleteStack", namespace=NS)
+        return lambda: responses.xml_response("DeleteStack", namespace=NS)
     if not delay and stack.stack_id not in state.jobs:
         return None
 
-    def delete() -> wire.Response:
+    def delete() -> responses.Response:
         with state.lock:
             job = state.jobs.get(stack.stack_id)
             if job is not None:
                 job.flush(now)
             if stack.stack_id not in backend.stacks:
-                return wire.xml_response("DeleteStack", namespace=NS)  # OnFailure DELETE got there first
+                return responses.xml_response("DeleteStack", namespace=NS)  # OnFailure DELETE got there first
             if delay:
                 _start_delete(state, backend, stack, now, delay)
-                return wire.xml_response("DeleteStack", namespace=NS)
-        return wire.call(ext.downstream, environ)
+                return responses.xml_response("DeleteStack", namespace=NS)
+        return responses.call(ext.downstream, environ)
 
     return delete
 
 
 def _refuse(stack: Any) -> Any:
-    response = wire.error("query", 400, "ValidationError",
+    response = responses.error("query", 400, "ValidationError",
                           f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
     return lambda: response
 
@@ -282,9 +283,9 @@ _STACK_ID = re.compile(r"<StackId>([^<]+)</StackId>")
 
 
 def _create_stack(ext: Any, environ: dict[str, Any], backend: Any, now: float, delay: float, failure: Any,
-                  on_failure: str) -> wire.Response:
-    response = wire.call(ext.downstream, environ)
-    match = _STACK_ID.search(response[2].decode("utf-8", "replace")) if wire.ok(response) else None
+                  on_failure: str) -> responses.Response:
+    response = responses.call(ext.downstream, environ)
+    match = _STACK_ID.search(response[2].decode("utf-8", "replace")) if responses.ok(response) else None
     stack = backend.stacks.get(match.group(1)) if match else None
     if stack is None or stack.status != "CREATE_COMPLETE":
         return response  # an error, or moto's own asynchronous custom resources: leave it be
@@ -297,10 +298,10 @@ def _create_stack(ext: Any, environ: dict[str, Any], backend: Any, now: float, d
 
 
 def _execute_create(ext: Any, environ: dict[str, Any], backend: Any, change_set: Any, now: float, delay: float,
-                    failure: Any, on_failure: str) -> wire.Response:
-    response = wire.call(ext.downstream, environ)
+                    failure: Any, on_failure: str) -> responses.Response:
+    response = responses.call(ext.downstream, environ)
     stack = change_set.stack
-    if not wire.ok(response) or stack.status != "CREATE_COMPLETE":
+    if not responses.ok(response) or stack.status != "CREATE_COMPLETE":
         return response
     if failure is not None:
         ext.count("stack_failed")
@@ -386,10 +387,10 @@ def _rolled_back(job: StackJob, resources: list[tuple[str, str, str]], failed: s
 
 
 def _update(ext: Any, environ: dict[str, Any], backend: Any, stack: Any, now: float, delay: float,
-            change_set: Any) -> wire.Response:
+            change_set: Any) -> responses.Response:
     previous = _Outputs(stack.output_map)
-    response = wire.call(ext.downstream, environ)
-    if not wire.ok(response) or stack.status != "UPDATE_COMPLETE":
+    response = responses.call(ext.downstream, environ)
+    if not responses.ok(response) or stack.status != "UPDATE_COMPLETE":
         return response
     state = ext.state
     with state.lock:

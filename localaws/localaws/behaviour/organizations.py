@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from localaws.behaviour import wire
+from localaws import request
+from localaws.behaviour import responses
 from localaws.behaviour.state import State
 
 IN_PROGRESS, SUCCEEDED, FAILED = "IN_PROGRESS", "SUCCEEDED", "FAILED"
@@ -89,25 +90,25 @@ def _backend(account: str, partition: str) -> Any:
 
 
 # -- plans: what a request gets instead of (or on top of) moto's answer ----------------------------
-def plan(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: float, profile: Any) -> Any:
+def plan(ext: Any, environ: dict[str, Any], sig: request.Signed, now: float, profile: Any) -> Any:
     state: State = ext.state
     denied = _region_gate(state, environ, sig, now)
     if denied is not None:
         ext.count("region_refused")
         return lambda: denied
     if sig.service == "organizations":
-        op = wire.operation(environ)
+        op = request.operation(environ)
         if op == "CreateAccount" and not profile.organizations.neutral:
             return lambda: create_account(ext, environ, sig, now, profile)
         if op == "DescribeCreateAccountStatus":
-            request_id = wire.json_params(environ).get("CreateAccountRequestId")
+            request_id = request.json_params(environ).get("CreateAccountRequestId")
             creation = state.creations.get(request_id) if isinstance(request_id, str) else None
-            if creation is not None and creation.management == wire.account_of(environ, sig.access_key):
-                return lambda: wire.json_response({"CreateAccountStatus": creation.status()})
+            if creation is not None and creation.management == request.account_of(environ, sig.access_key):
+                return lambda: responses.json_response({"CreateAccountStatus": creation.status()})
             return None
         if op == "ListCreateAccountStatus":
             return lambda: list_create_account_status(state, environ, sig)
-    elif sig.service == "sts" and state.young and wire.operation(environ) == "AssumeRole":
+    elif sig.service == "sts" and state.young and request.operation(environ) == "AssumeRole":
         refused = _assume_role_gate(state, environ, sig, now)
         if refused is not None:
             ext.count("assume_role_denied")
@@ -115,12 +116,12 @@ def plan(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: float, profil
     return None
 
 
-def create_account(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: float, profile: Any) -> wire.Response:
+def create_account(ext: Any, environ: dict[str, Any], sig: request.Signed, now: float, profile: Any) -> responses.Response:
     from moto.organizations.models import organizations_backends
 
-    params = wire.json_params(environ)
-    response = wire.call(ext.downstream, environ)
-    if not wire.ok(response):
+    params = request.json_params(environ)
+    response = responses.call(ext.downstream, environ)
+    if not responses.ok(response):
         return response  # moto's own validation: not in an organization, bad input, ...
     import json
 
@@ -150,7 +151,7 @@ def create_account(ext: Any, environ: dict[str, Any], sig: wire.Signed, now: flo
             ext.count("create_account_failed")
         state.schedule(creation.due, lambda due, _now: _finish(state, creation, due))
     state.advance(now)  # no delay: done before we answer
-    return wire.json_response({"CreateAccountStatus": creation.status()})
+    return responses.json_response({"CreateAccountStatus": creation.status()})
 
 
 def _finish(state: State, creation: Creation, due: float) -> None:
@@ -180,23 +181,23 @@ def _finish(state: State, creation: Creation, due: float) -> None:
                                         role_at, role_at + creation.regions_after)
 
 
-def list_create_account_status(state: State, environ: dict[str, Any], sig: wire.Signed) -> wire.Response:
+def list_create_account_status(state: State, environ: dict[str, Any], sig: request.Signed) -> responses.Response:
     from moto.utilities.utils import get_partition
 
-    params = wire.json_params(environ)
-    caller = wire.account_of(environ, sig.access_key)
+    params = request.json_params(environ)
+    caller = request.account_of(environ, sig.access_key)
     partition = get_partition(sig.region)
     backend = _backend(caller, partition)
     if backend.org is None:
-        return wire.error("json", 400, "AWSOrganizationsNotInUseException",
+        return responses.error("json", 400, "AWSOrganizationsNotInUseException",
                           "Your account is not a member of an organization.")
     wanted = params.get("States") or []
     if not isinstance(wanted, list) or any(s not in STATES for s in wanted):
-        return wire.error("json", 400, "InvalidInputException",
+        return responses.error("json", 400, "InvalidInputException",
                           f"States must be a list of {', '.join(STATES)}; got {wanted!r}")
     limit = params.get("MaxResults", MAX_RESULTS)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RESULTS:
-        return wire.error("json", 400, "InvalidInputException",
+        return responses.error("json", 400, "InvalidInputException",
                           f"MaxResults must be between 1 and {MAX_RESULTS}.")
     token = params.get("NextToken")
     try:
@@ -204,7 +205,7 @@ def list_create_account_status(state: State, environ: dict[str, Any], sig: wire.
         if start < 0:
             raise ValueError
     except (TypeError, ValueError):
-        return wire.error("json", 400, "InvalidInputException", "The NextToken value is not valid.")
+        return responses.error("json", 400, "InvalidInputException", "The NextToken value is not valid.")
     with state.lock:
         tracked = [c for c in state.creations.values() if (c.management, c.partition) == (caller, partition)]
         statuses = [c.status() for c in tracked]
@@ -219,25 +220,25 @@ def list_create_account_status(state: State, environ: dict[str, Any], sig: wire.
     page: dict[str, Any] = {"CreateAccountStatuses": statuses[start:start + limit]}
     if start + limit < len(statuses):
         page["NextToken"] = str(start + limit)
-    return wire.json_response(page)
+    return responses.json_response(page)
 
 
 # -- a new account's role and regions -------------------------------------------------------------
-def _assume_role_gate(state: State, environ: dict[str, Any], sig: wire.Signed, now: float) -> Any:
-    role_arn = wire.query_params(environ).get("RoleArn", "")
+def _assume_role_gate(state: State, environ: dict[str, Any], sig: request.Signed, now: float) -> Any:
+    role_arn = request.query_params(environ).get("RoleArn", "")
     match = _ROLE_ARN.match(role_arn)
     young = state.young.get(match.group(1)) if match else None
     if young is None or now >= young.role_at:
         return None
-    caller = wire.account_of(environ, sig.access_key)
+    caller = request.account_of(environ, sig.access_key)
     message = (f"User: arn:{young.partition}:iam::{caller}:root is not authorized to perform: "
                f"sts:AssumeRole on resource: {role_arn} (local AWS behaviour profile: the new account's "
                f"roles are assumable {young.role_at - now:.1f}s from now)")
-    denied = wire.error("query", 403, "AccessDenied", message)
+    denied = responses.error("query", 403, "AccessDenied", message)
     return lambda: denied
 
 
-def _region_gate(state: State, environ: dict[str, Any], sig: wire.Signed, now: float) -> wire.Response | None:
+def _region_gate(state: State, environ: dict[str, Any], sig: request.Signed, now: float) -> responses.Response | None:
     if not state.young or sig.service in GLOBAL_SERVICES:
         return None
     from moto.iam.models import iam_backends
@@ -248,15 +249,15 @@ def _region_gate(state: State, environ: dict[str, Any], sig: wire.Signed, now: f
         candidates = [y for y in state.young.values() if y.home_region != sig.region and now >= y.role_at]
     for young in candidates:
         if sig.access_key in iam_backends[young.account_id][young.partition].access_keys:
-            kind = wire.protocol(environ, sig.service)
+            kind = request.protocol(environ, sig.service)
             hint = (f" (local AWS behaviour profile: region {sig.region} answers account {young.account_id} "
                     f"{young.regions_at - now:.1f}s from now)")
             if kind == "rest-xml":
-                return wire.error(kind, 403, "InvalidAccessKeyId",
+                return responses.error(kind, 403, "InvalidAccessKeyId",
                                   "The AWS Access Key Id you provided does not exist in our records." + hint)
             if kind == "query":
-                return wire.error(kind, 403, "InvalidClientTokenId",
+                return responses.error(kind, 403, "InvalidClientTokenId",
                                   "The security token included in the request is invalid." + hint)
-            return wire.error(kind, 400 if kind == "json" else 403, "UnrecognizedClientException",
+            return responses.error(kind, 400 if kind == "json" else 403, "UnrecognizedClientException",
                               "The security token included in the request is invalid." + hint)
     return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .wire import ServiceError
+from .exceptions import ServiceError
 
 ALREADY_EXISTS = "The request is rejected because a detector already exists for the current account."
 _FREQUENCIES = {"FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS"}

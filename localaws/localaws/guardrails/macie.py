@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .wire import ServiceError
+from .exceptions import ServiceError
 
 _ENABLED = "localaws_macie_enabled"  # attribute on moto's MacieBackend; absent means never enabled
 _FREQUENCIES = {"FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS"}

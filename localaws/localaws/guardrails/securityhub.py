@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .wire import ServiceError
+from .exceptions import ServiceError
 
 _STATE = "localaws_standards"  # attribute on moto's SecurityHubBackend: standards ARN -> subscription
 _lock = threading.Lock()

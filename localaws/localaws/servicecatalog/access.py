@@ -18,9 +18,9 @@ import fnmatch
 import re
 
 from . import organizations
-from .caller import Caller
+from localaws.request import Caller
 from .models import Portfolio, Principal, Product, Share
-from .store import Catalog
+from .models import Catalog
 
 _IAM_ARN = re.compile(r"^arn:[\w-]+:iam::(\d{12})?:(user|role|group)/(.+)$")
 

@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import organizations
-from .caller import Caller
-from .errors import InvalidParametersException
+from localaws.request import Caller
+from .exceptions import InvalidParametersException
 from .models import Portfolio, Product, ProvisionedProduct, ProvisioningArtifact, Record, new_id, now
-from .store import Catalog
+from .models import Catalog
 
 PRODUCT_NAME = "AWS Control Tower Account Factory"
 PORTFOLIO_NAME = "AWS Control Tower Account Factory Portfolio"

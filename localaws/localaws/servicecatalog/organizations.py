@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InvalidParametersException, InvalidStateException
+from .exceptions import InvalidParametersException, InvalidStateException
 
 
 def _backend(account: str, partition: str) -> Any:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .caller import Caller
-from .errors import InvalidParametersException
-from .store import Catalog
+from localaws.request import Caller
+from .exceptions import InvalidParametersException
+from .models import Catalog
 
 Handler = Callable[[Catalog, Caller, dict[str, Any]], dict[str, Any]]
 OPERATIONS: dict[str, Handler] = {}

@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
-from .caller import Caller
-from .errors import InvalidParametersException
+from localaws.request import Caller
+from .exceptions import InvalidParametersException
 
 _S3_HOST = re.compile(r"^s3([.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(\.cn)?$")
 _VHOST = re.compile(r"^(?P<bucket>.+?)\.s3([.-][a-z0-9-]+)?\.amazonaws\.com(\.cn)?$")

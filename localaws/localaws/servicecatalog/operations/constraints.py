@@ -13,11 +13,11 @@ import json
 from typing import Any
 
 from ..access import account_can_use
-from ..caller import Caller
-from ..errors import DuplicateResourceException, InvalidParametersException, ResourceNotFoundException
+from localaws.request import Caller
+from ..exceptions import DuplicateResourceException, InvalidParametersException, ResourceNotFoundException
 from ..models import Constraint, new_id
 from ..registry import operation, paginate, required
-from ..store import Catalog
+from ..models import Catalog
 
 TYPES = {"LAUNCH", "NOTIFICATION", "RESOURCE_UPDATE", "STACKSET", "TEMPLATE"}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..caller import Caller
-from ..errors import InvalidParametersException, ResourceInUseException, ResourceNotFoundException
+from localaws.request import Caller
+from ..exceptions import InvalidParametersException, ResourceInUseException, ResourceNotFoundException
 from ..models import Portfolio, Principal, new_id, tag_list
 from ..registry import operation, paginate, required, tags_from
-from ..store import Catalog
+from ..models import Catalog
 from ..access import account_can_use, effective_principals
 
 _PRINCIPAL_IAM = re.compile(r"^arn:[\w-]+:iam::\d{12}:(user|role|group)/.+$")

@@ -6,11 +6,11 @@ from typing import Any
 
 from .. import templates
 from ..access import account_can_use, imported_portfolios, launch_paths, launchable_products
-from ..caller import Caller
-from ..errors import InvalidParametersException, ResourceInUseException, ResourceNotFoundException
+from localaws.request import Caller
+from ..exceptions import InvalidParametersException, ResourceInUseException, ResourceNotFoundException
 from ..models import Product, ProvisioningArtifact, new_id, tag_list
 from ..registry import operation, paginate, required, tags_from
-from ..store import Catalog
+from ..models import Catalog
 
 PRODUCT_TYPES = {"CLOUD_FORMATION_TEMPLATE", "MARKETPLACE", "TERRAFORM_OPEN_SOURCE", "TERRAFORM_CLOUD", "EXTERNAL"}
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import account_factory, provisioning, templates
+from .. import account_factory, stacks, templates
 from ..access import launch_paths
-from ..caller import Caller
-from ..errors import DuplicateResourceException, InvalidParametersException, ResourceNotFoundException
+from localaws.request import Caller
+from ..exceptions import DuplicateResourceException, InvalidParametersException, ResourceNotFoundException
 from ..models import Portfolio, Product, ProvisionedProduct, ProvisioningArtifact, Record, new_id, now
 from ..registry import operation, paginate, required, tags_from
-from ..store import Catalog
+from ..models import Catalog
 from .constraints import launch_role_arn, visible_constraints
 from .products import artifact_of, end_user_product
 
@@ -103,7 +103,7 @@ def _open_record(catalog: Catalog, caller: Caller, pp: ProvisionedProduct, recor
     return record
 
 
-def _close(record: Record, error: provisioning.StackError | None, outputs: list[dict[str, str]] | None = None) -> None:
+def _close(record: Record, error: stacks.StackError | None, outputs: list[dict[str, str]] | None = None) -> None:
     record.updated = now()
     if error is None:
         record.status = "SUCCEEDED"
@@ -190,11 +190,11 @@ def provision_product(catalog: Catalog, caller: Caller, params: dict[str, Any]) 
 
     error, outputs = None, None
     try:
-        pp_stack_id, outputs = provisioning.create_stack(
+        pp_stack_id, outputs = stacks.create_stack(
             caller.account, caller.region, pp.stack_name, template, values, stack_tags,
             pp.launch_role_arn, params.get("NotificationArns"),
         )
-    except provisioning.StackError as exc:
+    except stacks.StackError as exc:
         error, pp_stack_id = exc, None
 
     with catalog.lock:
@@ -248,8 +248,8 @@ def update_provisioned_product(catalog: Catalog, caller: Caller, params: dict[st
 
     error, outputs = None, None
     try:
-        outputs = provisioning.update_stack(caller.account, caller.region, stack_id, template, values, stack_tags, role_arn)
-    except provisioning.StackError as exc:
+        outputs = stacks.update_stack(caller.account, caller.region, stack_id, template, values, stack_tags, role_arn)
+    except stacks.StackError as exc:
         error = exc
 
     with catalog.lock:
@@ -289,8 +289,8 @@ def terminate_provisioned_product(catalog: Catalog, caller: Caller, params: dict
     error = None
     if stack_id and not params.get("RetainPhysicalResources"):
         try:
-            provisioning.delete_stack(caller.account, caller.region, stack_id)
-        except provisioning.StackError as exc:
+            stacks.delete_stack(caller.account, caller.region, stack_id)
+        except stacks.StackError as exc:
             error = exc
 
     with catalog.lock:

@@ -17,8 +17,8 @@ from typing import Any
 
 from .. import organizations
 from ..access import imported_portfolios, share_covering
-from ..caller import Caller
-from ..errors import (
+from localaws.request import Caller
+from ..exceptions import (
     InvalidParametersException,
     InvalidStateException,
     OperationNotSupportedException,
@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..models import Share, new_id
 from ..registry import operation, paginate, required
-from ..store import Catalog, ShareStatus
+from ..models import Catalog, ShareStatus
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _NODE_TO_SHARE_TYPE = {
@@ -53,7 +53,7 @@ def _target(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> tuple[s
 
 def _require_org_access(catalog: Catalog, caller: Caller) -> None:
     organizations.require_management(caller.account, caller.partition)
-    if caller.account not in catalog.organizations_access:
+    if not catalog.organizations_access(caller.account):
         raise InvalidStateException(
             "AWSOrganizationsAccess is not enabled: call EnableAWSOrganizationsAccess first."
         )
@@ -63,7 +63,7 @@ def _require_org_access(catalog: Catalog, caller: Caller) -> None:
 def enable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     if organizations.management_org(caller.account, caller.partition) is None:
         raise InvalidStateException("Only the management account of an organization can enable access.")
-    catalog.organizations_access.add(caller.account)
+    catalog.set_organizations_access(caller, True)
     return {}
 
 
@@ -71,7 +71,7 @@ def enable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) 
 def disable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     if organizations.management_org(caller.account, caller.partition) is None:
         raise InvalidStateException("Only the management account of an organization can disable access.")
-    catalog.organizations_access.discard(caller.account)
+    catalog.set_organizations_access(caller, False)
     return {}
 
 
@@ -79,7 +79,7 @@ def disable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any])
 def get_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     if organizations.management_org(caller.account, caller.partition) is None:
         raise OperationNotSupportedException("The account is not the management account of an organization.")
-    return {"AccessStatus": "ENABLED" if caller.account in catalog.organizations_access else "DISABLED"}
+    return {"AccessStatus": "ENABLED" if catalog.organizations_access(caller.account) else "DISABLED"}
 
 
 @operation("CreatePortfolioShare")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..caller import Caller
-from ..errors import (
+from localaws.request import Caller
+from ..exceptions import (
     DuplicateResourceException,
     InvalidParametersException,
     InvalidStateException,
@@ -14,7 +14,7 @@ from ..errors import (
 )
 from ..models import TagOption, new_id
 from ..registry import operation, paginate, required
-from ..store import Catalog
+from ..models import Catalog
 
 
 def _own(catalog: Catalog, caller: Caller, tag_option_id: str) -> TagOption:

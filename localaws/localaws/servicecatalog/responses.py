@@ -1,8 +1,7 @@
-"""The WSGI face of the Service Catalog extension (JSON 1.1 protocol).
+"""The WSGI face of the Service Catalog extension (JSON 1.1 protocol): parse, dispatch, answer.
 
-Requests are ``POST /`` with ``X-Amz-Target: AWS242ServiceCatalogService.<Operation>`` and a JSON
-body; answers are JSON, errors ``{"__type": <code>, "message": ...}`` with HTTP 400.  Only the
-operations in the registry are claimed; anything else falls through to moto untouched.
+Answers are JSON, errors ``{"__type": <code>, "message": ...}`` with HTTP 400. Which requests are
+ours is ``urls.py``'s to say; anything else falls through to moto untouched.
 """
 
 from __future__ import annotations
@@ -12,48 +11,35 @@ import logging
 import uuid
 from typing import Any, Iterable
 
-from ..extensions import peek_body
-from . import account_factory, operations  # noqa: F401 - fills the registry
-from .caller import caller_from_environ
-from .errors import InvalidParametersException, ServiceCatalogError
+from localaws import request
+
+from . import account_factory, urls
+from .exceptions import InvalidParametersException, ServiceCatalogError
+from .models import Catalog
 from .registry import OPERATIONS
-from .store import Catalog
 
 log = logging.getLogger(__name__)
 
-TARGET_PREFIX = "AWS242ServiceCatalogService."
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 500: "500 Internal Server Error"}
 
 
 class ServiceCatalogExtension:
-    """Serves the Service Catalog operations moto lacks, with its own catalog per instance."""
+    """Serves the Service Catalog operations moto lacks, over the process's catalog (moto's backends)."""
 
     def __init__(self, catalog: Catalog | None = None) -> None:
         self.catalog = catalog if catalog is not None else Catalog()
 
-    @staticmethod
-    def operation_of(environ: dict[str, Any]) -> str | None:
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if environ.get("REQUEST_METHOD") != "POST" or not target.startswith(TARGET_PREFIX):
-            return None
-        name = target[len(TARGET_PREFIX):]
-        return name if name in OPERATIONS else None
-
     def matches(self, environ: dict[str, Any]) -> bool:
-        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/moto-api/reset":
-            # moto's reset endpoint wipes its backends; wipe ours with it, then let moto answer.
-            self.catalog.reset()
-            return False
-        return self.operation_of(environ) is not None
+        return urls.operation_of(environ) is not None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        name = self.operation_of(environ)
+        name = urls.operation_of(environ)
         request_id = str(uuid.uuid4())
         try:
             if name is None:
                 raise InvalidParametersException("Unknown operation.")
             params = self._params(environ)
-            caller = caller_from_environ(environ)
+            caller = request.caller(environ)
             self.catalog.endpoint_url = _endpoint(environ)
             account_factory.prepare(self.catalog, caller, name, params)
             handler = OPERATIONS[name]
@@ -81,7 +67,7 @@ class ServiceCatalogExtension:
 
     @staticmethod
     def _params(environ: dict[str, Any]) -> dict[str, Any]:
-        raw = peek_body(environ)
+        raw = request.peek_body(environ)
         if not raw.strip():
             return {}
         try:
