@@ -13,7 +13,7 @@
 
 The service of a request is its SigV4 signing name; ``/_localaws/*`` and ``/moto-api/*`` are never
 throttled or delayed. State that outlives a request lives in ``state.STATE`` (one per process, like
-moto's backends), is advanced lazily at each request, and is forgotten by ``POST /moto-api/reset``.
+moto's backends), is advanced lazily at each request, and is forgotten by moto's reset (``state.py``).
 
 Runtime control (tests): ``GET /_localaws/profile`` answers the active profile as JSON, plus
 ``stats``: what it did since it was set (requests seen, throttled, assume_role_denied,
@@ -51,6 +51,7 @@ class ProfileExtension:
         process's; ``downstream`` is the WSGI app that does the work (moto's, built lazily)."""
         self.clock = clock
         self.state = state if state is not None else STATE
+        self._generation = self.state.generation
         self._downstream = downstream
         self._rng_lock = threading.Lock()
         self._paused = 0
@@ -95,18 +96,16 @@ class ProfileExtension:
         if path == CONTROL_PATH:
             environ[_PLAN] = lambda: self._control(environ)
             return True
-        if path.startswith("/moto-api/"):
-            if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
-                # moto's reset wipes its backends; forget what we know about their resources too.
-                self.state.clear()
-                with self._rng_lock:  # and replay the throttling decisions from the seed
-                    self._rng = random.Random(self._profile.seed)
-                    self._buckets = {}
-            return False
-        if path.startswith("/_localaws/"):
+        if path.startswith(("/moto-api/", "/_localaws/")):
             return False
         now = self.clock()
         self.state.advance(now)
+        if self.state.generation != self._generation:
+            # moto's reset cleared the state: replay the throttling decisions from the seed too.
+            with self._rng_lock:
+                self._generation = self.state.generation
+                self._rng = random.Random(self._profile.seed)
+                self._buckets = {}
         if self._paused:
             return False
         sig = request.signed(environ)
