@@ -127,6 +127,10 @@ def _active(url: str) -> dict:
     ("throttling:\n  - {service: sts, rate: 0.1, burst: 5}\n", "throttling[0].burst", "only with requests_per_second"),
     ("throttling:\n  - {service: sts, requests_per_second: 0}\n", "throttling[0].requests_per_second", "above 0"),
     ("organizations: [1]\n", "organizations", "a mapping"),
+    ("organizations:\n  create_account:\n    failures: {nobody: EMAIL_ALREADY_EXISTS}\n",
+     "organizations.create_account.failures.nobody", "an email address"),
+    ("throttling:\n  - {rate: 0.5}\n", "throttling[0].service", "a service's signing name"),
+    ("cloudformation:\n  in_progress_seconds: true\n", "cloudformation.in_progress_seconds", "a number of seconds"),
 ])
 def test_bad_profile_names_file_key_and_expectation(tmp_path, text, key, expected):
     path = tmp_path / "bad.yaml"
@@ -136,6 +140,34 @@ def test_bad_profile_names_file_key_and_expectation(tmp_path, text, key, expecte
     message = str(caught.value)
     assert str(path) in message and f": {key}: " in message and expected in message, message
     assert "\n" not in message  # one line, for the CLI
+
+
+def test_the_schema_is_the_json_schema_shipped_with_the_package_and_agrees_with_the_code():
+    from jsonschema import Draft202012Validator
+
+    from localaws.behaviour.profile import MAX_SECONDS, SCHEMA_FILE
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    Draft202012Validator.check_schema(schema)
+    failures = schema["properties"]["organizations"]["properties"]["create_account"]["properties"]["failures"]
+    assert failures["additionalProperties"]["enum"] == list(FAILURE_REASONS)
+    assert schema["properties"]["cloudformation"]["properties"]["in_progress_seconds"]["maximum"] == MAX_SECONDS
+    for name in shipped_profiles():  # what editors validate the shipped files against
+        import yaml
+
+        from localaws.behaviour.profile import PROFILES_DIR
+
+        data = yaml.safe_load((PROFILES_DIR / f"{name}.yaml").read_text())
+        assert list(Draft202012Validator(schema).iter_errors(data)) == [], name
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text("seed: x\ncloudformation:\n  in_progress_seconds: -1\nthrottling:\n  - {service: sts, burst: 2}\n")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    assert [(p.key, p.line) for p in caught.value.problems] == [
+        ("cloudformation.in_progress_seconds", 3), ("seed", 1), ("throttling[0].burst", 5)]
 
 
 def test_bad_yaml_missing_file_and_unknown_name(tmp_path):

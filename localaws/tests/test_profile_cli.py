@@ -108,7 +108,7 @@ def test_a_new_account_on_its_way_to_ready(tmp_path):
     answering, ready; each stage in order, none skipped."""
     profile = {"organizations": {"create_account": {"in_progress_seconds": 0.6},
                                  "role_assumable_after_seconds": 1.5, "regions_answer_after_seconds": 1.5},
-               "cloudformation": {"in_progress_seconds": 0.3}}
+               "cloudformation": {"in_progress_seconds": 1.0}}  # wide: loaded CI machines
     with LocalAws(profile=load_profile(profile)) as aws:
         url = aws.endpoint_url
         org = client("organizations", url)

@@ -11,8 +11,10 @@ A profile is a YAML file (``localaws up|serve --profile FILE``), a dict or a loa
 ``localaws/behaviour/profiles/``. No profile means ``default``: no
 delays, no faults, exactly moto's behaviour.
 
-Schema (every key is optional; unknown keys and wrong types are errors naming the file, the key
-path and what was expected)::
+Schema (``profile.schema.json`` next to this module, validated with ``jsonschema``; every key is
+optional; unknown keys and wrong types are errors naming the file, the key path, its line and
+what was expected; the rules across fields, as for ``rate`` and ``requests_per_second``, are
+code)::
 
     name: realistic                   # a label, shown by `status` and GET /_localaws/profile
     seed: 7                           # RNG seed for throttling decisions (reproducible runs)
@@ -56,6 +58,7 @@ that slows down through, as AWS does.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
 import urllib.error
@@ -65,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
 
 from localaws.problems import Problem, line_index
 
@@ -87,11 +91,6 @@ FAILURE_REASONS = (
 )
 MAX_SECONDS = 3600
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_SERVICE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_OPERATION = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_LOGICAL_ID = re.compile(r"^[A-Za-z0-9]+$")
 
 
 # -- the model ------------------------------------------------------------------------------------
@@ -274,14 +273,38 @@ def _load_file(path: Path, source: str) -> Profile:
     return _Validator(display, line_index(node)).profile(data, default_name=path.stem, source=source)
 
 
+SCHEMA_FILE = Path(__file__).resolve().parent / "profile.schema.json"
 _MISSING = object()
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+@functools.lru_cache(maxsize=1)
+def _schema_validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+
+def _key(path: Any) -> str:
+    """A JSON Schema error path as this project writes key paths: ``a.b[0].c``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _child(key: str, name: Any) -> str:
+    return f"{key}.{name}" if key else str(name)
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    if "x-expected" in schema:
+        return schema["x-expected"]
+    return f"a mapping with keys {', '.join(schema.get('properties', {}))}"
 
 
 class _Validator:
+    """Checks a profile against ``profile.schema.json`` (types, ranges, names, unknown keys) and
+    then the rules across fields the schema does not express, then builds the model; every
+    problem names the file, the key path, its line and what was expected."""
+
     def __init__(self, file: str, lines: dict[str, int]):
         self.file = file
         self.lines = lines
@@ -291,153 +314,75 @@ class _Validator:
         shown = "" if got is _MISSING else f", got {got!r}"
         self.problems.append(Problem(self.file, key, self.lines.get(key), f"expected {expected}{shown}"))
 
-    def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(key, f"a mapping with keys {', '.join(allowed)}", value)
-            return {}
-        for k in value:
-            if k not in allowed:
-                self.fail(f"{key}.{k}" if key else str(k),
-                          f"one of the keys {', '.join(allowed)} (unknown key)")
-        return value
-
-    def seconds(self, data: dict, key: str, name: str) -> float:
-        value = data.get(name, 0)
-        path = f"{key}.{name}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SECONDS:
-            self.fail(path, f"a number of seconds from 0 to {MAX_SECONDS}", value)
-            return 0.0
-        return float(value)
-
-    def strings(self, value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            self.fail(key, f"a non-empty list of {what}", value)
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not pattern.match(item):
-                self.fail(f"{key}[{i}]", what, item)
+    def schema_problems(self, data: Any) -> None:
+        errors = sorted(_schema_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+        for error in errors:
+            key = _key(error.absolute_path)
+            if error.validator == "additionalProperties" and error.validator_value is False:
+                allowed = tuple(error.schema.get("properties", {}))
+                for name in error.instance:
+                    if name not in allowed:
+                        self.fail(_child(key, name), f"one of the keys {', '.join(allowed)} (unknown key)")
+            elif "propertyNames" in error.relative_schema_path:
+                self.fail(_child(key, error.instance), _expected(error.schema))
+            elif error.validator == "required":
+                for name in error.validator_value:
+                    if name not in error.instance:
+                        self.fail(_child(key, name), _expected(error.schema["properties"][name]))
             else:
-                out.append(item)
-        return tuple(out)
+                self.fail(key, _expected(error.schema), error.instance)
 
     def profile(self, data: Any, default_name: str, source: str) -> Profile:
-        data = self.mapping(data, "", ("name", "seed", "organizations", "cloudformation", "throttling"))
-        name = data.get("name", default_name)
-        if not isinstance(name, str) or not name.strip():
-            self.fail("name", "a non-empty string", name)
-            name = default_name
-        seed = data.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            self.fail("seed", "an integer", seed)
-            seed = 0
-        profile = Profile(name=name, seed=seed, organizations=self.organizations(data.get("organizations")),
-                          cloudformation=self.cloudformation(data.get("cloudformation")),
-                          throttling=self.throttling(data.get("throttling")), source=source)
+        self.schema_problems(data)
+        if isinstance(data, dict):
+            for i, rule in enumerate(data.get("throttling") or []):
+                if isinstance(rule, dict):
+                    self.throttle_rule(rule, f"throttling[{i}]")
         if self.problems:
             raise ProfileError(self.problems)
-        return profile
+        return _build(data, default_name, source)
 
-    def organizations(self, value: Any) -> OrganizationsBehaviour:
-        key = "organizations"
-        data = self.mapping(value, key, ("create_account", "role_assumable_after_seconds",
-                                         "regions_answer_after_seconds"))
-        ca_key = f"{key}.create_account"
-        ca = self.mapping(data.get("create_account"), ca_key, ("in_progress_seconds", "failures"))
-        failures = []
-        raw = ca.get("failures")
-        if raw is not None and not isinstance(raw, dict):
-            self.fail(f"{ca_key}.failures", "a mapping of email (or glob) to a FailureReason", raw)
-        for email, reason in (raw or {}).items() if isinstance(raw, dict) else ():
-            path = f"{ca_key}.failures.{email}"
-            if not isinstance(email, str) or "@" not in email:
-                self.fail(path, "an email address (or a glob such as *@blocked.example.com) as the key")
-            elif reason not in FAILURE_REASONS:
-                self.fail(path, f"a FailureReason: one of {', '.join(FAILURE_REASONS)}", reason)
-            else:
-                failures.append((email, reason))
-        create = CreateAccountBehaviour(self.seconds(ca, ca_key, "in_progress_seconds"), tuple(failures))
-        return OrganizationsBehaviour(create, self.seconds(data, key, "role_assumable_after_seconds"),
-                                      self.seconds(data, key, "regions_answer_after_seconds"))
+    def throttle_rule(self, rule: dict[str, Any], path: str) -> None:
+        """Cross-field: a rule throttles by ``rate`` or by ``requests_per_second`` (with ``burst``)."""
+        if "requests_per_second" in rule:
+            if "rate" in rule:
+                self.fail(f"{path}.rate", "either rate or requests_per_second, not both")
+        elif "burst" in rule:
+            self.fail(f"{path}.burst", "burst only with requests_per_second")
+        elif "rate" not in rule:
+            self.fail(f"{path}.rate", _expected(_schema_validator().schema["properties"]["throttling"]["items"]
+                                                ["properties"]["rate"]))
 
-    def cloudformation(self, value: Any) -> CloudFormationBehaviour:
-        key = "cloudformation"
-        data = self.mapping(value, key, ("in_progress_seconds", "fail_stacks"))
-        rules = []
-        raw = data.get("fail_stacks")
-        if raw is not None and not isinstance(raw, list):
-            self.fail(f"{key}.fail_stacks", "a list of rules (accounts, regions, stack_name, resource, reason)", raw)
-            raw = []
-        for i, item in enumerate(raw or []):
-            path = f"{key}.fail_stacks[{i}]"
-            if not isinstance(item, dict):
-                self.fail(path, "a mapping with keys accounts, regions, stack_name, resource, reason", item)
-                continue
-            rule = self.mapping(item, path, ("accounts", "regions", "stack_name", "resource", "reason"))
-            accounts = (self.strings(rule["accounts"], f"{path}.accounts", _ACCOUNT_ID,
-                                     'a 12-digit account id in quotes ("111111111111")')
-                        if "accounts" in rule else ())
-            regions = (self.strings(rule["regions"], f"{path}.regions", _REGION, "a region name (us-east-1)")
-                       if "regions" in rule else ())
-            texts = {}
-            for name, pattern, what in (("stack_name", None, "a stack name or glob"),
-                                        ("resource", _LOGICAL_ID, "a logical resource id (letters and digits)"),
-                                        ("reason", None, "a non-empty string")):
-                v = rule.get(name)
-                if v is None:
-                    continue
-                if not isinstance(v, str) or not v or (pattern is not None and not pattern.match(v)):
-                    self.fail(f"{path}.{name}", what, v)
-                else:
-                    texts[name] = v
-            rules.append(StackFailure(accounts, regions, **texts))
-        return CloudFormationBehaviour(self.seconds(data, key, "in_progress_seconds"), tuple(rules))
 
-    def throttling(self, value: Any) -> tuple[ThrottleRule, ...]:
-        key = "throttling"
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.fail(key, "a list of rules (service, operations, rate)", value)
-            return ()
-        rules = []
-        for i, item in enumerate(value):
-            path = f"{key}[{i}]"
-            if not isinstance(item, dict):
-                self.fail(path, "a mapping with keys service, operations, rate (or requests_per_second, burst)",
-                          item)
-                continue
-            rule = self.mapping(item, path, ("service", "operations", "rate", "requests_per_second", "burst"))
-            service = rule.get("service")
-            if not isinstance(service, str) or not _SERVICE.match(service):
-                self.fail(f"{path}.service", "a service's signing name (organizations, sts, cloudformation, ...)",
-                          service)
-                continue
-            operations = (self.strings(rule["operations"], f"{path}.operations", _OPERATION,
-                                       "an operation name (DescribeStacks)") if "operations" in rule else ())
-            if "requests_per_second" in rule:
-                rps, burst = rule["requests_per_second"], rule.get("burst")
-                if "rate" in rule:
-                    self.fail(f"{path}.rate", "either rate or requests_per_second, not both")
-                elif not _number(rps) or rps <= 0:
-                    self.fail(f"{path}.requests_per_second", "a number of requests per second above 0", rps)
-                elif burst is not None and (not _number(burst) or burst < 1):
-                    self.fail(f"{path}.burst", "a number of requests of at least 1", burst)
-                else:
-                    rules.append(ThrottleRule(service, None, operations, float(rps),
-                                              float(burst if burst is not None else max(1.0, rps))))
-                continue
-            rate = rule.get("rate")
-            if "burst" in rule:
-                self.fail(f"{path}.burst", "burst only with requests_per_second")
-            elif not _number(rate) or not 0 <= rate <= 1:
-                self.fail(f"{path}.rate", "a number from 0 to 1 (the share of requests throttled), "
-                          "or requests_per_second instead", _MISSING if rate is None else rate)
-            else:
-                rules.append(ThrottleRule(service, float(rate), operations))
-        return tuple(rules)
+def _build(data: dict[str, Any], default_name: str, source: str) -> Profile:
+    """The model of a profile that passed validation."""
+    org = data.get("organizations") or {}
+    create = org.get("create_account") or {}
+    cfn = data.get("cloudformation") or {}
+    throttling = []
+    for rule in data.get("throttling") or []:
+        operations = tuple(rule.get("operations", ()))
+        if "requests_per_second" in rule:
+            rps, burst = float(rule["requests_per_second"]), rule.get("burst")
+            throttling.append(ThrottleRule(rule["service"], None, operations, rps,
+                                           float(burst if burst is not None else max(1.0, rps))))
+        else:
+            throttling.append(ThrottleRule(rule["service"], float(rule["rate"]), operations))
+    return Profile(
+        name=data.get("name", default_name),
+        seed=int(data.get("seed", 0)),
+        organizations=OrganizationsBehaviour(
+            CreateAccountBehaviour(float(create.get("in_progress_seconds", 0)),
+                                   tuple((create.get("failures") or {}).items())),
+            float(org.get("role_assumable_after_seconds", 0)),
+            float(org.get("regions_answer_after_seconds", 0))),
+        cloudformation=CloudFormationBehaviour(
+            float(cfn.get("in_progress_seconds", 0)),
+            tuple(StackFailure(tuple(f.get("accounts", ())), tuple(f.get("regions", ())),
+                               **{k: f[k] for k in ("stack_name", "resource", "reason") if k in f})
+                  for f in cfn.get("fail_stacks") or ())),
+        throttling=tuple(throttling),
+        source=source)
 
 
 # -- runtime control (tests) ----------------------------------------------------------------------
