@@ -1,4 +1,5 @@
-"""python -m localaws up|down|status  (and `serve`, the foreground server `up` starts)."""
+"""The ``localaws`` command (also ``python -m localaws``): up | down | status, and ``serve``, the
+foreground server ``up`` starts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from localaws import daemon
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localaws",
+    parser = argparse.ArgumentParser(prog="localaws",
                                      description="Local AWS (moto plus our extensions) on 127.0.0.1")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -39,12 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         return daemon.status(args.state_dir)
 
     from localaws.behaviour.profile import ProfileError
+    from localaws.seed_config import SeedError
     from localaws.server import LocalAwsError, serve_forever
 
     try:
         serve_forever(args.port, args.config, args.log_file, host=args.host, profile=args.profile)
     except ProfileError as exc:
         print(f"local AWS: bad profile: {exc}", file=sys.stderr)
+        return daemon.USAGE
+    except SeedError as exc:
+        print(f"local AWS: bad fleet config {args.config}: {exc}", file=sys.stderr)
         return daemon.USAGE
     except LocalAwsError as exc:
         print(f"local AWS: {exc}", file=sys.stderr)

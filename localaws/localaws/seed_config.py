@@ -58,7 +58,7 @@ class _Reader:
         while line is None and probe:  # the nearest enclosing key that has a line
             probe = probe.rsplit(".", 1)[0] if "." in probe else ""
             line = self.lines.get(probe)
-        self.problems.append(Problem(self.file, key, line, expected))
+        self.problems.append(Problem(self.file, key, line, f"expected {expected}"))
 
     def text(self, data: dict, key: str, name: str) -> str:
         value = data.get(name)
@@ -110,14 +110,16 @@ class _Reader:
         if not isinstance(guardrails, dict):
             self.bad("guardrails", "a mapping (with scps: a list of policy files)")
             return ()
+        scps = guardrails.get("scps") or []
+        if not isinstance(scps, list):
+            self.bad("guardrails.scps", "a list of paths to SCP documents")
+            return ()
         out = []
-        for i, item in enumerate(self.items(guardrails, "scps") if "scps" in guardrails else []):
+        for i, item in enumerate(scps):
             if not isinstance(item, str) or not item:
                 self.bad(f"guardrails.scps[{i}]", "a path to an SCP document, relative to the config")
             else:
                 out.append(item)
-        if "scps" in guardrails and not isinstance(guardrails["scps"], list):
-            self.bad("guardrails.scps", "a list of paths to SCP documents")
         return tuple(out)
 
 
@@ -129,7 +131,7 @@ def read_seed_config(path: str | Path) -> SeedConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SeedError(str(Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})"))) from None
+        raise SeedError(str(Problem(display, "", None, f"expected a readable fleet config ({exc.strerror})"))) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -137,7 +139,7 @@ def read_seed_config(path: str | Path) -> SeedConfig:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
         raise SeedError(str(Problem(display, "", mark.line + 1 if mark else None,
-                                    f"valid YAML ({reason})"))) from None
+                                    f"expected valid YAML ({reason})"))) from None
     reader = _Reader(display, line_index(node))
     if not isinstance(data, dict):
         reader.bad("", "a mapping with ous, accounts (and guardrails.scps)")

@@ -127,7 +127,7 @@ class LocalAws:
             self._behaviour.profile = self.profile
         in_use = LocalAwsError(
             f"port {self.requested_port} on {HOST} is already in use: stop whatever holds it "
-            f"(`python -m localaws status`) or choose another with --port")
+            f"(`localaws status`) or choose another with --port")
         if self.requested_port and not port_free(self.requested_port):
             raise in_use
         try:

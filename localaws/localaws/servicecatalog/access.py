@@ -17,10 +17,10 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from . import organizations
 from localaws.request import Caller
-from .models import Portfolio, Principal, Product, Share
-from .models import Catalog
+
+from . import organizations
+from .models import Catalog, Portfolio, Principal, Product, Share
 
 _IAM_ARN = re.compile(r"^arn:[\w-]+:iam::(\d{12})?:(user|role|group)/(.+)$")
 

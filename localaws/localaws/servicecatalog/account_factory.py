@@ -44,11 +44,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import organizations
 from localaws.request import Caller
+
+from . import organizations
 from .exceptions import InvalidParametersException
-from .models import Portfolio, Product, ProvisionedProduct, ProvisioningArtifact, Record, new_id, now
-from .models import Catalog
+from .models import Catalog, Portfolio, Product, ProvisionedProduct, ProvisioningArtifact, Record, new_id, now
 
 PRODUCT_NAME = "AWS Control Tower Account Factory"
 PORTFOLIO_NAME = "AWS Control Tower Account Factory Portfolio"

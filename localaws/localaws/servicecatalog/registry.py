@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from localaws.request import Caller
+
 from .exceptions import InvalidParametersException
 from .models import Catalog
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from localaws.request import Caller
+
 from .exceptions import InvalidParametersException
 
 _S3_HOST = re.compile(r"^s3([.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(\.cn)?$")

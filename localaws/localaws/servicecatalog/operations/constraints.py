@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..access import account_can_use
 from localaws.request import Caller
+
+from ..access import account_can_use
 from ..exceptions import DuplicateResourceException, InvalidParametersException, ResourceNotFoundException
-from ..models import Constraint, new_id
+from ..models import Catalog, Constraint, new_id
 from ..registry import operation, paginate, required
-from ..models import Catalog
 
 TYPES = {"LAUNCH", "NOTIFICATION", "RESOURCE_UPDATE", "STACKSET", "TEMPLATE"}
 

@@ -6,10 +6,10 @@ import re
 from typing import Any
 
 from localaws.request import Caller
+
 from ..exceptions import InvalidParametersException, ResourceInUseException, ResourceNotFoundException
-from ..models import Portfolio, Principal, new_id, tag_list
+from ..models import Catalog, Portfolio, Principal, new_id, tag_list
 from ..registry import operation, paginate, required, tags_from
-from ..models import Catalog
 from ..access import account_can_use, effective_principals
 
 _PRINCIPAL_IAM = re.compile(r"^arn:[\w-]+:iam::\d{12}:(user|role|group)/.+$")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from localaws.request import Caller
+
 from .. import templates
 from ..access import account_can_use, imported_portfolios, launch_paths, launchable_products
-from localaws.request import Caller
 from ..exceptions import InvalidParametersException, ResourceInUseException, ResourceNotFoundException
-from ..models import Product, ProvisioningArtifact, new_id, tag_list
+from ..models import Catalog, Product, ProvisioningArtifact, new_id, tag_list
 from ..registry import operation, paginate, required, tags_from
-from ..models import Catalog
 
 PRODUCT_TYPES = {"CLOUD_FORMATION_TEMPLATE", "MARKETPLACE", "TERRAFORM_OPEN_SOURCE", "TERRAFORM_CLOUD", "EXTERNAL"}
 

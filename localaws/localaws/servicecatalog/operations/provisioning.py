@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from localaws.request import Caller
+
 from .. import account_factory, stacks, templates
 from ..access import launch_paths
-from localaws.request import Caller
 from ..exceptions import DuplicateResourceException, InvalidParametersException, ResourceNotFoundException
-from ..models import Portfolio, Product, ProvisionedProduct, ProvisioningArtifact, Record, new_id, now
+from ..models import Catalog, Portfolio, Product, ProvisionedProduct, ProvisioningArtifact, Record, new_id, now
 from ..registry import operation, paginate, required, tags_from
-from ..models import Catalog
 from .constraints import launch_role_arn, visible_constraints
 from .products import artifact_of, end_user_product
 

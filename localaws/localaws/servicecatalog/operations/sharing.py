@@ -15,18 +15,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from localaws.request import Caller
+
 from .. import organizations
 from ..access import imported_portfolios, share_covering
-from localaws.request import Caller
 from ..exceptions import (
     InvalidParametersException,
     InvalidStateException,
     OperationNotSupportedException,
     ResourceNotFoundException,
 )
-from ..models import Share, new_id
+from ..models import Catalog, Share, ShareStatus, new_id
 from ..registry import operation, paginate, required
-from ..models import Catalog, ShareStatus
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _NODE_TO_SHARE_TYPE = {

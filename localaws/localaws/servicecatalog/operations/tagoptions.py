@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from localaws.request import Caller
+
 from ..exceptions import (
     DuplicateResourceException,
     InvalidParametersException,
@@ -12,9 +13,8 @@ from ..exceptions import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
-from ..models import TagOption, new_id
+from ..models import Catalog, TagOption, new_id
 from ..registry import operation, paginate, required
-from ..models import Catalog
 
 
 def _own(catalog: Catalog, caller: Caller, tag_option_id: str) -> TagOption:
