@@ -6,7 +6,7 @@ One feature, one package:
   ``profile.schema.json``), and changing a running server's profile (``set_profile``, ``get_profile``);
 - ``profiles/``: the shipped profiles (``default``, ``realistic``);
 - ``extension``: ``ProfileExtension``, which applies a profile to every request;
-- ``organizations``, ``cloudformation``: what a profile changes in each service;
+- ``account_creation``, ``stack_states``: what a profile changes in Organizations and CloudFormation;
 - ``state``: the transitions still due (one per process, like moto's backends);
 - ``responses``: answers in each protocol's wire format.
 """

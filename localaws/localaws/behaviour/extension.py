@@ -8,8 +8,8 @@
   services ``ThrottlingException`` (400); query services (sts, iam, cloudformation, ...)
   ``Throttling`` (400, XML); S3 ``SlowDown`` (503); REST-JSON services ``ThrottlingException``
   (429). botocore's standard and adaptive retry modes classify all of them as throttling.
-- Organizations account creation, a new account's role and regions: ``organizations.py``.
-- CloudFormation stack states, failures and rollbacks: ``cloudformation.py``.
+- Organizations account creation, a new account's role and regions: ``account_creation.py``.
+- CloudFormation stack states, failures and rollbacks: ``stack_states.py``.
 
 The service of a request is its SigV4 signing name; ``/_localaws/*`` and ``/moto-api/*`` are never
 throttled or delayed. State that outlives a request lives in ``state.STATE`` (one per process, like
@@ -35,7 +35,7 @@ from collections import Counter
 from typing import Any, Callable, Iterator
 
 from localaws import request
-from localaws.behaviour import cloudformation, organizations, responses
+from localaws.behaviour import account_creation, responses, stack_states
 from localaws.behaviour.state import STATE, State
 from localaws.behaviour.profile import CONTROL_PATH, Profile, ProfileError, load_profile
 
@@ -133,9 +133,9 @@ class ProfileExtension:
                 self.count("throttled")
                 response = throttled(environ, sig)
                 return lambda: response
-        planned = organizations.plan(self, environ, sig, now, profile)
+        planned = account_creation.plan(self, environ, sig, now, profile)
         if planned is None and sig.service == "cloudformation":
-            planned = cloudformation.plan(self, environ, sig, now, profile)
+            planned = stack_states.plan(self, environ, sig, now, profile)
         return planned
 
     def count(self, name: str) -> None:

@@ -53,9 +53,9 @@ class State:
         self.lock = threading.RLock()
         self._timeline: list[tuple[float, int, Callable[[float, float], None]]] = []
         self._seq = itertools.count()
-        self.creations: dict[str, Any] = {}  # CreateAccount request id -> organizations.Creation
-        self.young: dict[str, Any] = {}  # account id -> organizations.Young (role/regions not ready yet)
-        self.jobs: dict[str, Any] = {}  # stack id -> cloudformation.StackJob still running
+        self.creations: dict[str, Any] = {}  # CreateAccount request id -> account_creation.Creation
+        self.young: dict[str, Any] = {}  # account id -> account_creation.Young (role/regions not ready yet)
+        self.jobs: dict[str, Any] = {}  # stack id -> stack_states.StackJob still running
         self.generation = 0  # how many resets this state has seen
         _STATES.add(self)
 

@@ -30,7 +30,7 @@ def resource_drift_information() -> None:
     (NOT_CHECKED for types without drift support and before any check)."""
     from moto.cloudformation import responses
 
-    from localaws.patches._util import replace_method
+    from localaws.patching import replace_method
 
     dto = responses.StackResourceDTO
 

@@ -20,7 +20,7 @@ if _installed != MOTO_VERSION:
     raise ImportError(
         f"localaws.patches are written for moto {MOTO_VERSION}, but moto {_installed} is "
         f"installed: pin moto[server,cloudformation]=={MOTO_VERSION} or re-check every patch in "
-        f"{__name__} against the new version (and its tests in tests/localaws/)"
+        f"{__name__} against the new version (and its tests in localaws/tests/)"
     )
 
 _lock = threading.Lock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localaws.patches._util import replace_method
+from localaws.patching import replace_method
 
 
 def change_set_execution_updates_stack() -> None:

@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from localaws.patches._util import replace_classmethod
+from localaws.patching import replace_classmethod
 
 
 def _json(document: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localaws.patches._util import replace_classmethod
+from localaws.patching import replace_classmethod
 
 # The bucket properties moto 5.2.5 ignores (or half-applies) that we apply ourselves. Each maps to
 # the S3 API call whose Get* counterpart must read back what the template said.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localaws.patches._util import replace_classmethod
+from localaws.patching import replace_classmethod
 
 
 def topic_tags_from_template() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from localaws.patches._util import replace_classmethod
+from localaws.patching import replace_classmethod
 
 
 def parameter_name_generated() -> None:

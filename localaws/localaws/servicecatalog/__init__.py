@@ -4,7 +4,7 @@ Layout, as moto's services: ``urls`` (which requests are ours), ``responses`` (W
 ``models`` (the resources and the state, per account and region in moto's ``BackendDict``),
 ``exceptions``; ``operations/*`` (one module per API area, registered in ``registry``), ``access``
 (end-user access rules), ``templates`` (S3 / stack template loading), ``stacks`` (provisioned
-products' CloudFormation stacks in moto), ``organizations`` (share membership),
+products' CloudFormation stacks in moto), ``membership`` (organization membership for shares),
 ``account_factory`` (Control Tower's Account Factory product).
 """
 

@@ -19,7 +19,7 @@ import re
 
 from localaws.request import Caller
 
-from . import organizations
+from . import membership
 from .models import Catalog, Portfolio, Principal, Product, Share
 
 _IAM_ARN = re.compile(r"^arn:[\w-]+:iam::(\d{12})?:(user|role|group)/(.+)$")
@@ -32,7 +32,7 @@ def share_covering(catalog: Catalog, portfolio: Portfolio, account: str) -> Shar
         if share.type == "ACCOUNT" and share.principal_id == account:
             return share
     for share in shares:
-        if share.via_organizations and organizations.in_node(
+        if share.via_organizations and membership.in_node(
             portfolio.account, portfolio.partition, share.node_type, share.principal_id, account
         ):
             return share

@@ -46,7 +46,7 @@ from typing import Any
 
 from localaws.request import Caller
 
-from . import organizations
+from . import membership
 from .exceptions import InvalidParametersException
 from .models import Catalog, Portfolio, Product, ProvisionedProduct, ProvisioningArtifact, Record, new_id, now
 
@@ -136,7 +136,7 @@ def ensure_product(catalog: Catalog, caller: Caller) -> None:
     """Publish the product in the caller's account if it manages an organization (catalog lock held)."""
     if caller.region != home_region() or caller.account in catalog.account_factory:
         return
-    if organizations.management_org(caller.account, caller.partition) is None:
+    if membership.management_org(caller.account, caller.partition) is None:
         return
     artifact = ProvisioningArtifact(
         id=new_id("pa"), name="AWS Control Tower Account Factory Template",
@@ -414,6 +414,6 @@ def _succeed(catalog: Catalog, request: AccountRequest) -> None:
 
 def sso_portal(management_account: str, partition: str) -> str:
     """The IAM Identity Center start URL of the organization (made up: Identity Center is not emulated)."""
-    org = organizations.management_org(management_account, partition)
+    org = membership.management_org(management_account, partition)
     seed = org.id if org is not None else management_account
     return f"https://d-{hashlib.sha256(seed.encode()).hexdigest()[:10]}.awsapps.com/start"

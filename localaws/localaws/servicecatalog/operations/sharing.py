@@ -17,7 +17,7 @@ from typing import Any
 
 from localaws.request import Caller
 
-from .. import organizations
+from .. import membership
 from ..access import imported_portfolios, share_covering
 from ..exceptions import (
     InvalidParametersException,
@@ -52,7 +52,7 @@ def _target(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> tuple[s
 
 
 def _require_org_access(catalog: Catalog, caller: Caller) -> None:
-    organizations.require_management(caller.account, caller.partition)
+    membership.require_management(caller.account, caller.partition)
     if not catalog.organizations_access(caller.account):
         raise InvalidStateException(
             "AWSOrganizationsAccess is not enabled: call EnableAWSOrganizationsAccess first."
@@ -61,7 +61,7 @@ def _require_org_access(catalog: Catalog, caller: Caller) -> None:
 
 @operation("EnableAWSOrganizationsAccess")
 def enable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
-    if organizations.management_org(caller.account, caller.partition) is None:
+    if membership.management_org(caller.account, caller.partition) is None:
         raise InvalidStateException("Only the management account of an organization can enable access.")
     catalog.set_organizations_access(caller, True)
     return {}
@@ -69,7 +69,7 @@ def enable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) 
 
 @operation("DisableAWSOrganizationsAccess")
 def disable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
-    if organizations.management_org(caller.account, caller.partition) is None:
+    if membership.management_org(caller.account, caller.partition) is None:
         raise InvalidStateException("Only the management account of an organization can disable access.")
     catalog.set_organizations_access(caller, False)
     return {}
@@ -77,7 +77,7 @@ def disable_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any])
 
 @operation("GetAWSOrganizationsAccessStatus")
 def get_org_access(catalog: Catalog, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
-    if organizations.management_org(caller.account, caller.partition) is None:
+    if membership.management_org(caller.account, caller.partition) is None:
         raise OperationNotSupportedException("The account is not the management account of an organization.")
     return {"AccessStatus": "ENABLED" if catalog.organizations_access(caller.account) else "DISABLED"}
 
@@ -90,7 +90,7 @@ def create_portfolio_share(catalog: Catalog, caller: Caller, params: dict[str, A
     via_org = share_type != "ACCOUNT"
     if via_org:
         _require_org_access(catalog, caller)
-        organizations.validate_node(caller.account, caller.partition, params["OrganizationNode"]["Type"], principal_id)
+        membership.validate_node(caller.account, caller.partition, params["OrganizationNode"]["Type"], principal_id)
     elif params.get("SharePrincipals"):
         raise InvalidParametersException("SharePrincipals is only supported for ORGANIZATION and ORGANIZATIONAL_UNIT shares.")
     shares = catalog.shares.setdefault(portfolio.id, [])
@@ -110,7 +110,7 @@ def create_portfolio_share(catalog: Catalog, caller: Caller, params: dict[str, A
                 token=existing.token,
                 portfolio_id=portfolio.id,
                 node_value=principal_id,
-                accounts=organizations.accounts_in_node(caller.account, caller.partition, existing.node_type, principal_id),
+                accounts=membership.accounts_in_node(caller.account, caller.partition, existing.node_type, principal_id),
             )
     return {"PortfolioShareToken": existing.token} if existing.token else {}
 
@@ -251,12 +251,12 @@ def list_portfolio_access(catalog: Catalog, caller: Caller, params: dict[str, An
         if share.type == "ACCOUNT":
             members = [share.principal_id]
         else:
-            members = organizations.accounts_in_node(caller.account, caller.partition, share.node_type, share.principal_id)
+            members = membership.accounts_in_node(caller.account, caller.partition, share.node_type, share.principal_id)
         accounts += [a for a in members if a not in accounts]
     parent = params.get("OrganizationParentId")
     if parent:
         accounts = [
-            a for a in accounts if organizations.in_node(caller.account, caller.partition, "ORGANIZATIONAL_UNIT", parent, a)
+            a for a in accounts if membership.in_node(caller.account, caller.partition, "ORGANIZATIONAL_UNIT", parent, a)
         ]
     return paginate(accounts, params, "AccountIds")
 

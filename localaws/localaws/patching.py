@@ -1,4 +1,4 @@
-"""Helpers to replace a moto classmethod exactly once."""
+"""Helpers to replace a moto method or classmethod exactly once (used by patches/ and drift/)."""
 
 from __future__ import annotations
 
