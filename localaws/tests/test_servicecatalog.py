@@ -277,3 +277,17 @@ def test_account_share_needs_imported_acceptance(catalog: Catalog) -> None:
     end_user.reject_portfolio_share(PortfolioId=portfolio_id)
     assert end_user.search_products()["ProductViewSummaries"] == []
     assert sc.describe_portfolio_shares(PortfolioId=portfolio_id, Type="ACCOUNT")["PortfolioShareDetails"] == []
+
+
+def test_state_lives_per_account_and_region_in_motos_backend_dict(member) -> None:
+    from localaws.servicecatalog.models import servicecatalog_backends
+
+    sc = member.client("servicecatalog")
+    portfolio_id = sc.create_portfolio(DisplayName="mine", ProviderName="me",
+                                       IdempotencyToken=uuid.uuid4().hex)["PortfolioDetail"]["Id"]
+    assert portfolio_id in servicecatalog_backends[member.account_id]["us-east-1"].portfolios
+    assert portfolio_id not in servicecatalog_backends[member.account_id]["eu-west-1"].portfolios
+    others = [b for account, _, b in servicecatalog_backends.iter_backends() if account != member.account_id]
+    assert all(portfolio_id not in b.portfolios for b in others)
+    sc.delete_portfolio(Id=portfolio_id)
+    assert portfolio_id not in servicecatalog_backends[member.account_id]["us-east-1"].portfolios

@@ -449,6 +449,7 @@ class Catalog:
     threaded and an operation touches several indexes at once); calls into moto's CloudFormation
     backend are made outside it (see stacks.py) so a slow stack does not stall the catalog."""
 
+    # One for the process, as the backends are: every view (one per extension) shares it.
     lock = threading.RLock()
 
     def __init__(self, backends: BackendDict | None = None) -> None:
