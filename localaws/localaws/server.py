@@ -81,7 +81,7 @@ def build_app(extensions: Iterable[Extension] | None = None) -> ExtensionMiddlew
 class LocalAws:
     """Local AWS on 127.0.0.1 for as long as the context lasts.
 
-    ``port=0`` takes a free port (tests); ``fleet_config`` (a path or a loaded FleetConfig) is seeded
+    ``port=0`` takes a free port (tests); ``fleet_config`` (a path to a fleet config, or a SeedConfig) is seeded
     into the organization right after start. ``profile`` (a shipped name, a path, a dict or a
     loaded Profile; see ``localaws.behaviour``) applies from then on: seeding is never delayed,
     failed or throttled by it. No profile: the extension's own (the default: moto's behaviour).
