@@ -6,11 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test up install clean bench
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml scripts/install_tools.py
+# Local AWS (localaws/, its own package) is installed next to the product for the demo and the
+# tests; the product's wheel and runtime requirements do not contain it.
+$(STAMP): requirements.txt constraints.txt pyproject.toml localaws/requirements.txt localaws/pyproject.toml \
+		scripts/install_tools.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r localaws/requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e . -e ./localaws
 	$(BIN)/python scripts/install_tools.py
 	touch $(STAMP)
 

@@ -32,6 +32,7 @@ import yaml
 from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
+LOCALAWS = Path(sys.executable).parent / "localaws"  # local AWS's console script, next to this interpreter
 sys.path.insert(0, str(REPO / "plugins"))
 sys.path.insert(0, str(REPO))
 
@@ -105,8 +106,10 @@ def main() -> int:
     repo = fleet_repo(args.accounts, args.concurrency, work)
     state = work / "localaws"
     t = time.time()
-    up = subprocess.run([sys.executable, "-m", "localaws", "up", "--port", str(args.port), "--state-dir",
-                         str(state)], capture_output=True, text=True)
+    # Local AWS's own command (its package, installed next to this interpreter); seeded from here
+    # rather than by `up --config`, whose start timeout a large generated fleet would exceed.
+    up = subprocess.run([str(LOCALAWS), "up", "--port", str(args.port), "--state-dir", str(state)],
+                        capture_output=True, text=True)
     if up.returncode:
         print(up.stdout, up.stderr, file=sys.stderr)
         return 1
@@ -156,7 +159,7 @@ def main() -> int:
         print(f"rollout ratio={full_s / bare_s:.2f} noop={noop_s / full_s:.2f}")
         return 0
     finally:
-        subprocess.run([sys.executable, "-m", "localaws", "down", "--state-dir", str(state)], capture_output=True)
+        subprocess.run([str(LOCALAWS), "down", "--state-dir", str(state)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -84,14 +84,15 @@ def main() -> int:
     endpoint = f"http://127.0.0.1:{port}"
     env = demo_env(endpoint, key)
     step(f"starting local AWS on {endpoint}, seeded from include/fleet.yaml")
-    if run([str(BIN / "fleet"), "local-aws", "up", "--port", str(port), "--config", "include/fleet.yaml",
+    # Local AWS is its own package with its own command (installed by `make install`).
+    if run([str(BIN / "localaws"), "up", "--port", str(port), "--config", "include/fleet.yaml",
             "--state-dir", str(state_dir)], env).returncode:
         return 1
     try:
         return pipeline(env, started)
     finally:
         step("stopping local AWS")
-        run([str(BIN / "fleet"), "local-aws", "down", "--state-dir", str(state_dir)], env)
+        run([str(BIN / "localaws"), "down", "--state-dir", str(state_dir)], env)
 
 
 def pipeline(env: dict, started: float) -> int:

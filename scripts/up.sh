@@ -43,7 +43,7 @@ AIRFLOW_PID=
 cleanup() {
   trap - EXIT INT TERM
   stop_airflow
-  "$BIN/fleet" local-aws down --state-dir "$DEMO/localaws" || true
+  "$BIN/localaws" down --state-dir "$DEMO/localaws" || true
 }
 stop_airflow() {
   if [ -n "$AIRFLOW_PID" ] && kill -0 "$AIRFLOW_PID" 2>/dev/null; then
@@ -62,7 +62,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$BIN/fleet" local-aws up --port "$AWS_PORT" --config include/fleet.yaml --state-dir "$DEMO/localaws"
+# Local AWS is its own package (localaws/) with its own command, installed by `make install`.
+"$BIN/localaws" up --port "$AWS_PORT" --config include/fleet.yaml --state-dir "$DEMO/localaws"
 ENDPOINT=http://127.0.0.1:$AWS_PORT
 
 export AIRFLOW_HOME=$DEMO/airflow

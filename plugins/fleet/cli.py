@@ -145,18 +145,8 @@ def cmd_accounts(args) -> int:
     return 0
 
 
-def cmd_local_aws(args) -> int:
-    from localaws import daemon
-
-    if args.action == "up":
-        return daemon.up(port=args.port, config=args.config, state_dir=args.state_dir, profile=args.profile)
-    if args.action == "down":
-        return daemon.down(state_dir=args.state_dir)
-    return daemon.status(state_dir=args.state_dir)
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fleet", description="AWS account fleet pipeline: gates, approvals, local AWS")
+    p = argparse.ArgumentParser(prog="fleet", description="AWS account fleet pipeline: gates, approvals, reports")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="run every Build gate over a fleet repository")
@@ -201,14 +191,6 @@ def parser() -> argparse.ArgumentParser:
     ac.add_argument("--format", choices=["text", "json"], default="text")
     ac.set_defaults(func=cmd_accounts)
 
-    la = sub.add_parser("local-aws", help="start, stop or inspect local AWS on 127.0.0.1")
-    la.add_argument("action", choices=["up", "down", "status"])
-    la.add_argument("--port", type=int, default=4566)
-    la.add_argument("--config", default=str(DEFAULT_CONFIG), help="fleet config to seed the organization from")
-    la.add_argument("--state-dir", default=".localaws")
-    la.add_argument("--profile", help="behaviour profile (up): a shipped name (default, realistic) or a YAML file "
-                    "with delays and faults, see localaws/profile.py")
-    la.set_defaults(func=cmd_local_aws)
     return p
 
 

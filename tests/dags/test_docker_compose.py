@@ -86,7 +86,7 @@ def test_every_pool_is_created_by_compose_and_make_up(compose):
 
 def test_dags_plugins_and_include_are_mounted(compose):
     volumes = compose["x-airflow-common"]["volumes"]
-    for folder in ("dags", "plugins", "include", "localaws"):
+    for folder in ("dags", "plugins", "include"):
         assert f"./{folder}:/opt/airflow/{folder}" in volumes
         assert (REPO / folder).is_dir()
     for folder in ("logs", "config"):
@@ -109,8 +109,10 @@ def test_local_aws_serves_the_seeded_org_and_the_connection_points_at_it(compose
         assert compose["services"][name]["environment"]["AIRFLOW_CONN_AWS_DEFAULT"] == conn, name
     # Published for `fleet approve` from the host, on loopback only.
     assert all(p.startswith("127.0.0.1:") for p in local.get("ports", []))
-    assert "./include:/opt/airflow/include" in local["volumes"] and "./localaws:/opt/airflow/localaws" in local[
-        "volumes"]
+    # Local AWS is its own package: mounted and imported from there, the product's code is not.
+    assert "./include:/opt/airflow/include" in local["volumes"] and "./localaws:/opt/localaws" in local["volumes"]
+    assert local["environment"]["PYTHONPATH"] == "/opt/localaws"
+    assert not any("plugins" in v for v in local["volumes"])
 
 
 def test_start_order_and_healthchecks(compose):
@@ -158,8 +160,8 @@ def test_make_up_script():
     up = REPO / "scripts" / "up.sh"
     subprocess.run(["bash", "-n", str(up)], check=True)
     text = up.read_text()
-    assert 'fleet" local-aws up --port "$AWS_PORT" --config include/fleet.yaml --state-dir "$DEMO/localaws"' in text
-    assert "fleet\" local-aws down" in text and "trap cleanup EXIT" in text
+    assert '"$BIN/localaws" up --port "$AWS_PORT" --config include/fleet.yaml --state-dir "$DEMO/localaws"' in text
+    assert '"$BIN/localaws" down' in text and "trap cleanup EXIT" in text
     assert "export AIRFLOW_HOME=$DEMO/airflow" in text and "AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags" in text
     assert "AIRFLOW__CORE__LOAD_EXAMPLES=False" in text and "standalone" in text
     assert "AIRFLOW_CONN_AWS_DEFAULT=" in text and "endpoint_url" in text and "AIRFLOW_CONN_FLEET_APPROVAL=" in text

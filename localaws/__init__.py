@@ -1,1 +1,0 @@
-"""Local AWS: moto in server mode on loopback plus our extensions where moto falls short."""
