@@ -115,15 +115,6 @@ def test_approval_gates_the_prod_rollout_and_catalog(dagbag):
     assert dag.get_task("prod.rollout").pool == "fleet_prod_rollout"
 
 
-def test_deferrable_sensors_serialize_their_trigger():
-    from fleet_airflow.triggers import FleetPollTrigger
-
-    trigger = FleetPollTrigger("stacks_settled", {"aws_conn_id": "aws_default", "deployments": []}, 5, 60)
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "fleet_airflow.triggers.FleetPollTrigger"
-    assert FleetPollTrigger(**kwargs).serialize() == (classpath, kwargs)
-
-
 def test_every_pool_a_task_uses_is_in_the_pools_table(dagbag):
     from fleet_airflow.pools import POOLS
 
