@@ -122,3 +122,24 @@ def test_every_pool_a_task_uses_is_in_the_pools_table(dagbag):
     used = {t.pool for dag in dagbag.dags.values() for t in dag.tasks}
     assert used <= known, used - known
     assert {"fleet_prod_rollout", "fleet_account_ops"} <= used
+
+
+def test_the_ui_shows_the_extra_links_where_people_jump(dagbag):
+    """What the scheduler stores for the UI: each task's link names (their URLs are stored per run)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["account_fleet_pipeline"]))
+    expected = {"run_report": ["Run report"], "prod.plan": ["Prod plan"], "prod.approval": ["Approval request"],
+                "beta.wait_for_stacks": ["CloudFormation stack"], "gamma.wait_for_stacks": ["CloudFormation stack"]}
+    for task_id, names in expected.items():
+        assert dag.get_task(task_id).extra_links == names, task_id
+
+
+def test_every_sensor_in_the_dags_is_a_fleet_base_sensor(dagbag):
+    from fleet_airflow.sensors import FleetBaseSensor
+
+    sensors = [t for d in dagbag.dags.values() for t in d.tasks if "Sensor" in type(t).__name__]
+    assert {type(t).__name__ for t in sensors} == {"StacksSettledSensor", "BakeSensor", "ExternalApprovalSensor",
+                                                  "AccountReadySensor"}
+    for sensor in sensors:  # vend.wait_ready is mapped: its class is the operator_class
+        assert issubclass(getattr(sensor, "operator_class", type(sensor)), FleetBaseSensor), sensor.task_id
