@@ -1,7 +1,9 @@
 """Account fleet management pipeline: Source -> Build -> Beta -> Gamma -> Prod.
 
-Wiring only. Every task calls one function of the plain-Python core (``fleet.pipeline``); nothing
-here reads a file or calls AWS at parse time. The fleet config is read at run time from the
+Wiring only. Every task calls one function of the plain-Python core (``fleet.pipeline``); Beta and
+Gamma are ``fleet_airflow.environment.EnvironmentStage`` task groups; nothing here reads a file or
+calls AWS at parse time. Source's ``preflight`` and ``snapshot`` and Prod's ``plan`` return mappings
+with multiple outputs, so later tasks take single keys (``settings["region"]``, ``bundle["digest"]``). The fleet config is read at run time from the
 snapshotted bundle, so every stage after Source works on exactly the bytes the digest names.
 """
 
