@@ -141,5 +141,13 @@ def test_every_sensor_in_the_dags_is_a_fleet_base_sensor(dagbag):
     sensors = [t for d in dagbag.dags.values() for t in d.tasks if "Sensor" in type(t).__name__]
     assert {type(t).__name__ for t in sensors} == {"StacksSettledSensor", "BakeSensor", "ExternalApprovalSensor",
                                                   "AccountReadySensor"}
-    for sensor in sensors:  # vend.wait_ready is mapped: its class is the operator_class
-        assert issubclass(getattr(sensor, "operator_class", type(sensor)), FleetBaseSensor), sensor.task_id
+    for sensor in sensors:
+        assert isinstance(sensor, FleetBaseSensor), sensor.task_id
+
+
+def test_vending_polls_at_the_poll_seconds_param_as_poll_interval(dagbag):
+    """The form keeps its poll_seconds name; the preflight hands it on as poll_interval."""
+    dag = dagbag.dags["account_vending"]
+    assert "poll_seconds" in dag.params
+    wait = dag.get_task("vend.wait_ready").poll_interval
+    assert (wait.operator.task_id, wait.key) == ("preflight", "poll_interval")
