@@ -26,11 +26,13 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from fleet import approval
 from fleet_airflow.hooks import FleetAwsMixin, fleet_template_fields
+from fleet_airflow.links import ApprovalRequestLink
 
 
 class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
     template_fields: Sequence[str] = fleet_template_fields("subject", "body", "bucket", "bundle_digest", "plan_digest",
                                                            "summary", "approvers", "timeout_hours", "auto_approved")
+    operator_extra_links = (ApprovalRequestLink(),)
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str, approvers: Any,
                  region_name: str, pipeline_role: str, timeout_hours: Any = 24, auto_approved: Any = False,
@@ -90,6 +92,9 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
             bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
             triggered_by=getattr(dag_run, "triggering_user_name", None), approvers=tuple(self.approvers),
             timeout_hours=float(self.timeout_hours), topic=settings.get("topic"), ui_url=url)
+        ApprovalRequestLink.persist_for(context, self, ctx=ctx, store=settings.get("store", "s3"),
+                                        table=settings.get("table", "fleet-approvals"), bucket=self.bucket,
+                                        key=approval.request_key(context["run_id"]))
         self.body = "\n".join([
             f"**Plan:** {self.summary}", "",
             f"- run: `{context['run_id']}`",

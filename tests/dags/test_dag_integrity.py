@@ -130,6 +130,7 @@ def test_the_ui_shows_the_extra_links_where_people_jump(dagbag):
 
     dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["account_fleet_pipeline"]))
     expected = {"run_report": ["Run report"], "prod.plan": ["Prod plan"], "prod.approval": ["Approval request"],
+                "prod.ui_approval": ["Approval request"],
                 "beta.wait_for_stacks": ["CloudFormation stack"], "gamma.wait_for_stacks": ["CloudFormation stack"]}
     for task_id, names in expected.items():
         assert dag.get_task(task_id).extra_links == names, task_id
