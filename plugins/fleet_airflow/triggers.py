@@ -143,8 +143,7 @@ class AccountReadinessTrigger(FleetBaseTrigger):
                  **kwargs):
         fields = {"name": name, "request_id": request_id, "account_id": account_id, "backend": backend,
                   "regions": list(regions), "seen": list(seen or []), "elapsed": elapsed}
-        # The base's timeout stays off: ReadinessWatch applies the account's own.
-        kwargs.pop("timeout_seconds", None)
+        # The base's timeout stays off (None): ReadinessWatch applies the account's own.
         super().__init__(serialized_fields=fields, **kwargs)
         self.name, self.request_id, self.account_id, self.backend = name, request_id, account_id, backend
         self.regions, self.seen, self.elapsed = list(regions), list(seen or []), elapsed
