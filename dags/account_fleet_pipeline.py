@@ -1,9 +1,11 @@
 """Account fleet management pipeline: Source -> Build -> Beta -> Gamma -> Prod.
 
 Wiring only. Every task calls one function of the plain-Python core's stages (``fleet.stages.*``);
-nothing here reads a file or calls AWS at parse time. The Source stage's bundle travels to every
-later task as one small dict; each task opens it once, so every stage after Source works on exactly
-the bytes the digest names.
+Beta and Gamma are ``fleet_airflow.environment.EnvironmentStage`` task groups; nothing here reads a
+file or calls AWS at parse time. Source's ``preflight`` and ``snapshot`` and Prod's ``plan`` return
+mappings with multiple outputs, so later tasks take single keys (``settings["region"]``,
+``bundle["digest"]``). The Source stage's bundle travels to every later task as one small dict; each
+task opens it once, so every stage after Source works on exactly the bytes the digest names.
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
-from fleet_airflow.assets import VENDED_ACCOUNTS
-from fleet_airflow.bake import BakeSensor
+from fleet_airflow.assets import VENDED_ACCOUNTS, vended_account_ids
+from fleet_airflow.environment import EnvironmentStage
 from fleet_airflow.hitl import FleetUIApprovalOperator
+from fleet_airflow.hooks import context_from_settings
+from fleet_airflow.links import ProdPlanLink, RunReportLink, attach
 from fleet_airflow.pools import PROD_ROLLOUT
-from fleet_airflow.sensors import ExternalApprovalSensor, StacksSettledSensor
+from fleet_airflow.sensors import ExternalApprovalSensor
+from fleet_airflow.verdicts import fail
 
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
 DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
-PRE = "source.preflight"
+APPROVAL_KEY_CONN_ID = "fleet_approval"
 
 
-def _ctx(pre: dict):
-    from fleet_airflow.hooks import FleetAwsHook
-
-    return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(pre["region"], pre["pipeline_role"])
+def _ctx(settings: dict):
+    return context_from_settings(AWS_CONN_ID, settings)
 
 
 def _opened(ctx, bundle: dict):
@@ -37,27 +40,6 @@ def _opened(ctx, bundle: dict):
     from fleet.bundle import Bundle
 
     return Bundle.from_dict(bundle).open(ctx)
-
-
-def _approval_key() -> bytes:
-    from airflow.sdk import Connection
-
-    return Connection.get("fleet_approval").password.encode()
-
-
-def _vended_accounts(events) -> list[str]:
-    """Account ids from the fleet_vended_accounts events that triggered this run (none for a cron run)."""
-    found: list[str] = []
-    for event in (events or {}).get(VENDED_ACCOUNTS, []) if events else []:
-        found += [a["id"] for a in (event.extra or {}).get("accounts", []) if a.get("id")]
-    return list(dict.fromkeys(found))
-
-
-def _fail(message: str):
-    from airflow.sdk.exceptions import AirflowFailException
-
-    # A verdict (findings, failed checks, a halted rollout) is not retried: retrying cannot change it.
-    raise AirflowFailException(message)
 
 
 with DAG(
@@ -97,7 +79,7 @@ with DAG(
 
     with TaskGroup("source") as source:
 
-        @task(multiple_outputs=True)  # later tasks take single settings (bucket, region, ...) from it
+        @task(multiple_outputs=True)
         def preflight(params: dict | None = None, triggering_asset_events=None) -> dict:
             """Validate the config and check the connection is the management account named in it."""
             from fleet.config import ConfigError
@@ -106,117 +88,76 @@ with DAG(
             try:
                 config = stage.read_config(Path(params["fleet_repo"]))
             except ConfigError as exc:  # a bad config is a verdict: retrying cannot fix it
-                _fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
+                fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
             org = config.organization
             # Scheduled by account_vending: roll out to the accounts it just made (unless the Param says).
-            targets = list(params["targets"]) or _vended_accounts(triggering_asset_events)
+            targets = list(params["targets"]) or vended_account_ids(triggering_asset_events)
             if targets and not params["targets"]:
                 print(f"triggered by {VENDED_ACCOUNTS.name}: prod targets {', '.join(targets)}")
             ctx = _ctx({"region": org.home_region, "pipeline_role": org.pipeline_role})
             return stage.preflight(ctx, config, targets)
 
-        pre = preflight()
-        artifacts_bucket = S3CreateBucketOperator(
-            task_id="artifacts_bucket", bucket_name=pre["bucket"], region_name=pre["region"],
-            aws_conn_id=AWS_CONN_ID)
-
-        @task(multiple_outputs=True)  # the bundle travels whole; the approval tasks take its bucket and digest
-        def snapshot(pre: dict, params: dict | None = None) -> dict:
+        @task(multiple_outputs=True)
+        def snapshot(settings: dict, params: dict | None = None) -> dict:
             from fleet.stages import source as stage
 
-            bundle = stage.snapshot_and_upload(_ctx(pre), Path(params["fleet_repo"]),
+            bundle = stage.snapshot_and_upload(_ctx(settings), Path(params["fleet_repo"]),
                                                ref=params.get("source_ref") or None)
             print(f"bundle {bundle.digest} commit {bundle.commit}: {bundle.files} files, "
                   f"{'uploaded' if bundle.uploaded else 'already in'} s3://{bundle.bucket}/{bundle.key}")
             return bundle.to_dict()
 
-        bundle = snapshot(pre)
-        pre >> artifacts_bucket >> bundle
+        settings = preflight()
+        artifacts_bucket = S3CreateBucketOperator(
+            task_id="artifacts_bucket", bucket_name=settings["bucket"], region_name=settings["region"],
+            aws_conn_id=AWS_CONN_ID)
+        bundle = snapshot(settings)
+        artifacts_bucket >> bundle
 
     with TaskGroup("build") as build:
 
         @task
-        def gates(pre: dict, bundle: dict, params: dict | None = None) -> dict:
+        def gates(settings: dict, bundle: dict, params: dict | None = None) -> dict:
             from fleet.stages import build as stage
 
-            ctx = _ctx(pre)
-            doc = stage.gates(ctx, _opened(ctx, bundle), Path(params["fleet_repo"]),
-                              cleanse_history=params["cleanse_history"])
-            for f in doc["findings"]:
+            ctx = _ctx(settings)
+            verdict = stage.gates(ctx, _opened(ctx, bundle), Path(params["fleet_repo"]),
+                                  cleanse_history=params["cleanse_history"])
+            for f in verdict["findings"]:
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
                 print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
-            print(f"gates: {doc['errors']} errors, {doc['warnings']} warnings")
-            if "purge_plan" in doc:
-                print(f"git history holds a secret: purge plan at {doc['purge_plan']}")
-            if "cleansed" in doc:
-                print(f"history cleansing: {doc['cleansed']}")
-            if doc["errors"]:
-                _fail(f"build gates found {doc['errors']} error(s); nothing is deployed")
-            return {"errors": doc["errors"], "warnings": doc["warnings"]}
+            print(f"gates: {verdict['errors']} errors, {verdict['warnings']} warnings")
+            if "purge_plan" in verdict:
+                print(f"git history holds a secret: purge plan at {verdict['purge_plan']}")
+            if "cleansed" in verdict:
+                print(f"history cleansing: {verdict['cleansed']}")
+            if verdict["errors"]:
+                fail(f"build gates found {verdict['errors']} error(s); nothing is deployed")
+            return {"errors": verdict["errors"], "warnings": verdict["warnings"]}
 
-        build_result = gates(pre, bundle)
+        gates(settings, bundle)
 
-    def environment(name: str, health: bool):
-        with TaskGroup(name) as group:
-
-            @task(task_id="deploy")
-            def deploy(pre: dict, bundle: dict, params: dict | None = None) -> list[dict]:
-                from airflow.sdk.exceptions import AirflowSkipException
-
-                from fleet.stages import environment as stage
-
-                if params["dry_run"]:
-                    # Skips cascade through the environments; prod.plan still runs (trigger rule).
-                    raise AirflowSkipException("dry run: nothing is deployed")
-                ctx = _ctx(pre)
-                return stage.start_deployments(ctx, _opened(ctx, bundle), name)
-
-            @task(task_id="integration_tests")
-            def integration_tests(pre: dict, bundle: dict, deployments: list[dict], run_id: str | None = None) -> dict:
-                from fleet.bundle import Bundle
-                from fleet.stages import environment as stage
-
-                doc = stage.integration_tests(_ctx(pre), deployments, health=health, bundle=Bundle.from_dict(bundle),
-                                              run_id=run_id)
-                for c in doc["checks"]:
-                    print(f"{'PASS' if c['ok'] else 'FAIL'} {c['account_name']}/{c['region']} {c['name']}: {c['detail']}")
-                problems = doc["failed_deployments"] + doc["failed_checks"]
-                if problems:
-                    _fail(f"{name}: " + "; ".join(problems))
-                return doc
-
-            deployments = deploy(pre, bundle)
-            settled = StacksSettledSensor(
-                task_id="wait_for_stacks", deployments=deployments, region=pre["region"],
-                pipeline_role=pre["pipeline_role"], aws_conn_id=AWS_CONN_ID, poll_interval=15,
-                timeout=3600)
-            tested = integration_tests(pre, bundle, deployments)
-            deployments >> settled >> tested
-            if health:
-                bake = BakeSensor(
-                    task_id="bake", deployments=deployments, bundle=bundle, region=pre["region"],
-                    pipeline_role=pre["pipeline_role"], bake_minutes=pre["bake_minutes"],
-                    aws_conn_id=AWS_CONN_ID, poll_interval=30)
-                tested >> bake
-        return group
-
-    beta = environment("beta", health=False)
-    gamma = environment("gamma", health=True)
+    beta = EnvironmentStage("beta").build(settings=settings, bundle=bundle, aws_conn_id=AWS_CONN_ID)
+    gamma = EnvironmentStage("gamma", bake=True).build(settings=settings, bundle=bundle, aws_conn_id=AWS_CONN_ID)
 
     with TaskGroup("prod") as prod:
 
-        # A dry run skips Beta and Gamma, not the plan; the approval tasks take single keys of it.
-        @task(trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=True)
-        def plan(pre: dict, bundle: dict, params: dict | None = None, run_id: str | None = None) -> dict:
+        # "None failed": a dry run skips Beta and Gamma, not the plan.
+        @task(multiple_outputs=True, trigger_rule=TriggerRule.NONE_FAILED)
+        def plan(settings: dict, bundle: dict, params: dict | None = None, run_id: str | None = None) -> dict:
+            from airflow.sdk import get_current_context
+
             from fleet.stages import prod as stage
 
-            ctx = _ctx(pre)
-            doc = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=pre.get("targets") or None)
-            print(f"plan {doc['plan_digest'][:12]}: {doc['summary']} ({doc['location']})")
-            for row in doc["accounts"]:
+            ctx = _ctx(settings)
+            prod_plan = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None)
+            context = get_current_context()
+            ProdPlanLink.persist_location(context, context["task"], ctx=ctx, location=prod_plan["location"])
+            print(f"plan {prod_plan['plan_digest'][:12]}: {prod_plan['summary']} ({prod_plan['location']})")
+            for row in prod_plan["accounts"]:
                 print(f"  {row['account_name']}/{row['region']}: {row['status']} +{row['adds']} ~{row['modifies']} "
                       f"-{row['deletions']} replace {row['replacements']} iam {row['iam_changes']}")
-            return doc
+            return prod_plan
 
         @task.branch
         def gate(plan: dict, params: dict | None = None) -> list[str]:
@@ -226,16 +167,18 @@ with DAG(
             return ["prod.auto_approve"] if plan["auto_approve"] else ["prod.approval"]
 
         @task
-        def auto_approve(pre: dict, bundle: dict, plan: dict, run_id: str | None = None) -> dict:
+        def auto_approve(settings: dict, bundle: dict, plan: dict, run_id: str | None = None) -> dict:
             from fleet.stages import prod as stage
+            from fleet_airflow.approvals import signing_key
 
-            ctx = _ctx(pre)
-            record = stage.record_automatic_approval(ctx, _opened(ctx, bundle), run_id, plan, _approval_key())
+            ctx = _ctx(settings)
+            record = stage.record_automatic_approval(ctx, _opened(ctx, bundle), run_id, plan,
+                                                     signing_key(APPROVAL_KEY_CONN_ID))
             print(f"no change in any account: approved automatically ({record['reason']})")
             return record
 
         @task(pool=PROD_ROLLOUT, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        def rollout(pre: dict, bundle: dict, params: dict | None = None, run_id: str | None = None,
+        def rollout(settings: dict, bundle: dict, params: dict | None = None, run_id: str | None = None,
                     ti=None) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
@@ -247,62 +190,65 @@ with DAG(
                                          or ti.xcom_pull(task_ids="prod.auto_approve")):
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
-            ctx = _ctx(pre)
-            doc = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=pre.get("targets") or None,
-                                    rerun_failed_only=params["rerun_failed_only"])
-            if doc["halted"]:
-                ti.xcom_push(key="return_value", value=doc)  # the run report names every account from it
-                failed = [a for w in doc["waves"] for a in w["failed_accounts"]]
-                _fail(f"rollout halted: failed {', '.join(failed)}; put back on last good: "
-                      f"{sum(len(w['rolled_back']) for w in doc['waves'])} stacks; never touched: "
-                      f"{', '.join(doc['not_started']) or 'none'}")
-            return doc
+            ctx = _ctx(settings)
+            result = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None,
+                                       rerun_failed_only=params["rerun_failed_only"])
+            if result["halted"]:
+                ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
+                failed = [a for w in result["waves"] for a in w["failed_accounts"]]
+                fail(f"rollout halted: failed {', '.join(failed)}; put back on last good: "
+                     f"{sum(len(w['rolled_back']) for w in result['waves'])} stacks; never touched: "
+                     f"{', '.join(result['not_started']) or 'none'}")
+            return result
 
         @task
-        def service_catalog(pre: dict, bundle: dict) -> dict:
+        def service_catalog(settings: dict, bundle: dict) -> dict:
             from fleet.stages import catalog as stage
 
-            ctx = _ctx(pre)
-            doc = stage.publish(ctx, _opened(ctx, bundle))
-            for p in doc["products"]:
+            ctx = _ctx(settings)
+            published = stage.publish(ctx, _opened(ctx, bundle))
+            for p in published["products"]:
                 print(f"{p['product']} {p['version']} ({'new' if p['created'] else 'already published'})"
                       + (f", deprecated {', '.join(p['deprecated'])}" if p["deprecated"] else ""))
-            print(f"launch role in {len(doc['launch_roles'])} accounts; share accepted in {len(doc['accepted'])}; "
-                  f"{doc['changes']} change(s)")
-            return doc
+            print(f"launch role in {len(published['launch_roles'])} accounts; share accepted in "
+                  f"{len(published['accepted'])}; {published['changes']} change(s)")
+            return published
 
         @task
-        def catalog_smoke_test(pre: dict, bundle: dict, published: dict) -> dict:
+        def catalog_smoke_test(settings: dict, bundle: dict, published: dict) -> dict:
             """An end user launches the new version in a canary account; checked through S3; terminated."""
             from fleet.stages import catalog as stage
 
-            ctx = _ctx(pre)
-            doc = stage.smoke_test(ctx, _opened(ctx, bundle), published)
-            if not doc["ok"]:
-                _fail("catalog smoke test failed: " + "; ".join(doc["failed"]))
-            return doc
+            ctx = _ctx(settings)
+            result = stage.smoke_test(ctx, _opened(ctx, bundle), published)
+            if not result["ok"]:
+                fail("catalog smoke test failed: " + "; ".join(result["failed"]))
+            return result
 
-        prod_plan = plan(pre, bundle)
+        prod_plan = attach(plan(settings, bundle), ProdPlanLink())
         decided = gate(prod_plan)
-        automatic = auto_approve(pre, bundle, prod_plan)
+        automatic = auto_approve(settings, bundle, prod_plan)
         # The one prod gate. It judges every decision record, whichever path wrote it: `fleet approve`
         # or prod.ui_approval (the Airflow UI), which runs first when UI approval is on and is skipped
         # otherwise; hence "none failed": a skipped UI task must not skip the gate.
         approval = ExternalApprovalSensor(
-            task_id="approval", bucket=bundle["bucket"], region=pre["region"], pipeline_role=pre["pipeline_role"],
-            bundle_digest=bundle["digest"], plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
-            approvers=pre["approvers"], timeout_hours=pre["timeout_hours"], aws_conn_id=AWS_CONN_ID, poll_interval=5,
-            trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+            task_id="approval", bucket=settings["bucket"], region_name=settings["region"],
+            pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
+            plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"], approvers=settings["approvers"],
+            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID,
+            poll_interval=5, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         ui_approval = FleetUIApprovalOperator(
-            task_id="ui_approval", bucket=bundle["bucket"], region=pre["region"], pipeline_role=pre["pipeline_role"],
-            bundle_digest=bundle["digest"], plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
-            auto_approved=prod_plan["auto_approve"], approvers=pre["approvers"], timeout_hours=pre["timeout_hours"],
-            aws_conn_id=AWS_CONN_ID)
+            task_id="ui_approval", bucket=settings["bucket"], region_name=settings["region"],
+            pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
+            plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
+            auto_approved=prod_plan["auto_approve"], approvers=settings["approvers"],
+            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID)
         prod_plan >> ui_approval >> approval
-        deployed = rollout(pre, bundle)
+        deployed = rollout(settings, bundle)
         decided >> [approval, automatic]
-        [approval, automatic] >> deployed >> service_catalog(pre, bundle)
-        catalog_smoke_test(pre, bundle, dag.get_task("prod.service_catalog").output)
+        published = service_catalog(settings, bundle)
+        [approval, automatic] >> deployed >> published
+        catalog_smoke_test(settings, bundle, published)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def run_report(ti=None, run_id: str | None = None, dag_run=None) -> dict:
@@ -310,18 +256,24 @@ with DAG(
 
         It pulls what it needs itself, because an upstream stage that failed left no XCom to pass in.
         """
+        from airflow.sdk import get_current_context
+
         from fleet_airflow.report import REPORTED_TASKS, write_report
 
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
         xcoms = {t: ti.xcom_pull(task_ids=t) for t in REPORTED_TASKS}
-        pre = xcoms.get(PRE)
-        doc = write_report(_ctx(pre) if pre else None, run_id, states, xcoms)
-        print(doc["text"])
-        if doc["status"] == "failed":
+        preflight_settings = xcoms.get("source.preflight")
+        ctx = _ctx(preflight_settings) if preflight_settings else None
+        report = write_report(ctx, run_id, states, xcoms)
+        if report["location"]:
+            context = get_current_context()
+            RunReportLink.persist_location(context, context["task"], ctx=ctx, location=report["location"])
+        print(report["text"])
+        if report["status"] == "failed":
             # The report is the DAG's last task, so its state is the run's state: a failed stage must
             # not end as a green run just because its report was written.
-            _fail(f"the run failed; report at {doc['location']}")
-        return {"report": doc["location"], "status": doc["status"]}
+            fail(f"the run failed; report at {report['location']}")
+        return {"report": report["location"], "status": report["status"]}
 
     build >> beta >> gamma >> prod
-    [prod, build] >> run_report()
+    [prod, build] >> attach(run_report(), RunReportLink())

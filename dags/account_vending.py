@@ -23,23 +23,17 @@ from pathlib import Path
 from airflow.sdk import DAG, Param, TriggerRule, WeightRule, task, task_group
 
 from fleet_airflow.assets import VENDED_ACCOUNTS
+from fleet_airflow.hooks import context_from_settings
 from fleet_airflow.pools import ACCOUNT_OPS
 from fleet_airflow.sensors import AccountReadySensor
+from fleet_airflow.verdicts import fail
 
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
 DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
 
 
 def _ctx(settings: dict):
-    from fleet_airflow.hooks import FleetAwsHook
-
-    return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(settings["region"], settings["pipeline_role"])
-
-
-def _fail(message: str):
-    from airflow.sdk.exceptions import AirflowFailException
-
-    raise AirflowFailException(message)
+    return context_from_settings(AWS_CONN_ID, settings)
 
 
 def _fleet(settings: dict):
@@ -68,34 +62,36 @@ with DAG(
                                       "accounts that are not in the organization yet"),
         "readiness_timeout_minutes": Param(None, type=["null", "number"], minimum=0,
                                            description="Empty: vending.readiness_timeout_minutes from the config"),
+        # The form keeps the config's name; the tasks call it poll_interval, as every fleet wait does.
         "poll_seconds": Param(None, type=["null", "number"], minimum=0,
-                              description="Empty: vending.poll_seconds from the config"),
+                              description="Seconds between readiness checks. Empty: vending.poll_seconds "
+                                          "from the config"),
     },
     tags=["fleet", "aws", "accounts"],
     doc_md=__doc__,
     render_template_as_native_obj=True,
 ) as dag:
 
-    @task
+    @task(multiple_outputs=True)
     def preflight(params: dict | None = None) -> dict:
         """Validate the config, check the connection is the management account, settle the settings."""
         from fleet.config import ConfigError, load_config
-        from fleet_airflow.hooks import FleetAwsHook
+        from fleet_airflow.hooks import fleet_context
 
         repo = params["fleet_repo"]
         try:
             fleet = load_config(Path(repo) / "fleet.yaml")
         except ConfigError as exc:
-            _fail(f"the fleet config is not valid; no account was requested:\n{exc}")
+            fail(f"the fleet config is not valid; no account was requested:\n{exc}")
         org, vending = fleet.organization, fleet.vending
-        FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role) \
+        fleet_context(AWS_CONN_ID, org.home_region, org.pipeline_role) \
             .require_management_account(org.management_account)
         timeout = params.get("readiness_timeout_minutes")
         poll = params.get("poll_seconds")
         return {"fleet_repo": repo, "region": org.home_region, "pipeline_role": org.pipeline_role,
                 "regions": list(org.regions), "backend": vending.backend,
                 "timeout_seconds": 60 * float(vending.readiness_timeout_minutes if timeout is None else timeout),
-                "poll_seconds": float(vending.poll_seconds if poll is None else poll)}
+                "poll_interval": float(vending.poll_seconds if poll is None else poll)}
 
     @task
     def plan(settings: dict, params: dict | None = None) -> list[dict]:
@@ -106,7 +102,7 @@ with DAG(
         try:
             requests = accounts.plan_requests(_ctx(settings), _fleet(settings), params.get("accounts") or [])
         except ConfigError as exc:
-            _fail(f"the accounts Param is not valid; no account was requested:\n{exc}")
+            fail(f"the accounts Param is not valid; no account was requested:\n{exc}")
         print(f"{len(requests)} account request(s) through {settings['backend']}: "
               f"{', '.join(r.name for r in requests) or 'none (every config account is in the organization)'}")
         return [r.to_dict() for r in requests]
@@ -128,12 +124,15 @@ with DAG(
             print(f"account {out.name} <{out.email}>: {out.status}"
                   f"{f' ({out.account_id})' if out.account_id else ''}{f': {out.reason}' if out.reason else ''}")
             if out.status == "failed":
-                _fail(f"account {out.name} <{out.email}>: {out.reason}")
+                fail(f"account {out.name} <{out.email}>: {out.reason}")
             return {**out.to_dict(), "ou": request["ou"]}
 
         started = request_account(request, settings)
-        ready = AccountReadySensor(task_id="wait_ready", outcome=started, settings=settings,
-                                   aws_conn_id=AWS_CONN_ID, pool=ACCOUNT_OPS)
+        ready = AccountReadySensor(
+            task_id="wait_ready", outcome=started, regions=settings["regions"],
+            timeout_seconds=settings["timeout_seconds"], poll_interval=settings["poll_interval"],
+            region_name=settings["region"], pipeline_role=settings["pipeline_role"], aws_conn_id=AWS_CONN_ID,
+            pool=ACCOUNT_OPS)
 
         @task(pool=ACCOUNT_OPS)
         def set_up(request: dict, ready: dict, settings: dict, run_id: str | None = None) -> dict:
@@ -192,7 +191,7 @@ with DAG(
               f"{counts['failed']} failed")
         failed = [o for o in outcomes if o["outcome"] == "failed"]
         if failed:
-            _fail("; ".join(f"{o['name']}: {o['reason']}" for o in failed))
+            fail("; ".join(f"{o['name']}: {o['reason']}" for o in failed))
         return outcomes
 
     done = announce(settings, requests)

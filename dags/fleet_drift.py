@@ -33,35 +33,25 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import DAG, Param, task
 
+from fleet_airflow.hooks import fleet_context
+from fleet_airflow.verdicts import fail
+
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
 DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
-PRE = "preflight"
 
 
-def _pre(key: str) -> str:
-    return f"{{{{ ti.xcom_pull(task_ids='{PRE}')['{key}'] }}}}"
-
-
-def _fail(message: str):
-    from airflow.sdk.exceptions import AirflowFailException
-
-    raise AirflowFailException(message)
-
-
-def _load(params: dict):
+def _load_config(params: dict):
     from fleet.config import ConfigError, load_config
 
     try:
         return load_config(Path(params["fleet_repo"]) / "fleet.yaml")
     except ConfigError as exc:  # a bad config is a verdict: retrying cannot fix it
-        _fail(f"the fleet config is not valid; nothing was checked:\n{exc}")
+        fail(f"the fleet config is not valid; nothing was checked:\n{exc}")
 
 
-def _ctx(fleet):
-    from fleet_airflow.hooks import FleetAwsHook
-
-    org = fleet.organization
-    return FleetAwsHook(aws_conn_id=AWS_CONN_ID).fleet_context(org.home_region, org.pipeline_role)
+def _ctx(config):
+    org = config.organization
+    return fleet_context(AWS_CONN_ID, org.home_region, org.pipeline_role)
 
 
 with DAG(
@@ -84,30 +74,27 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
 
-    @task
+    @task(multiple_outputs=True)
     def preflight(params: dict | None = None) -> dict:
         """Validate the config and check the connection is the management account named in it."""
         from fleet import source
         from fleet.aws import AccessError
 
-        fleet = _load(params)
-        org = fleet.organization
+        config = _load_config(params)
+        org = config.organization
         try:
-            _ctx(fleet).require_management_account(org.management_account)
+            _ctx(config).require_management_account(org.management_account)
         except AccessError as exc:  # the wrong account is a verdict too
-            _fail(str(exc))
+            fail(str(exc))
         return {"region": org.home_region, "bucket": source.artifacts_bucket(org.management_account, org.home_region),
-                "baselines": [b.name for b in fleet.baselines]}
-
-    artifacts_bucket = S3CreateBucketOperator(
-        task_id="artifacts_bucket", bucket_name=_pre("bucket"), region_name=_pre("region"), aws_conn_id=AWS_CONN_ID)
+                "baselines": [b.name for b in config.baselines]}
 
     @task
     def detect(params: dict | None = None, run_id: str | None = None) -> dict:
         """Drift of every baseline stack; the full report goes to S3, a summary to XCom."""
         from fleet import drift
 
-        fleet = _load(params)
+        fleet = _load_config(params)
         ctx = _ctx(fleet)
         report = drift.detect_fleet(ctx, fleet, max_concurrent=int(params["max_concurrent"]), run_id=run_id)
         locations = drift.write_report(ctx, fleet, report, run_id)
@@ -125,9 +112,12 @@ with DAG(
             print(f"  ... and {summary['not_in_sync_omitted']} more (see the report)")
         print(f"report: {summary['report']['txt']}")
         if params["fail_on_drift"] and (summary["drifted"] or summary["unknown"]):
-            _fail(f"{summary['text']}; report: {summary['report']['json']}")
+            fail(f"{summary['text']}; report: {summary['report']['json']}")
 
-    pre = preflight()
-    found = detect()
-    pre >> artifacts_bucket >> found
-    report(found)
+    settings = preflight()
+    artifacts_bucket = S3CreateBucketOperator(
+        task_id="artifacts_bucket", bucket_name=settings["bucket"], region_name=settings["region"],
+        aws_conn_id=AWS_CONN_ID)
+    summary = detect()
+    artifacts_bucket >> summary
+    report(summary)

@@ -32,7 +32,7 @@ def settings_from_bundle(ctx, bucket: str, bundle_digest: str) -> dict:
     return prod.approval_settings(Bundle(bucket, bundle_digest).open(ctx))
 
 
-def publish_request(ctx, store, *, aws_conn_id: str, region: str, run_id: str, bundle_digest: str,
+def publish_request(ctx, store, *, aws_conn_id: str, region_name: str, run_id: str, bundle_digest: str,
                     plan_digest: str | None, summary: str, triggered_by: str | None, approvers: tuple[str, ...],
                     timeout_hours: float, topic: str | None, ui_url: str | None = None) -> dict:
     """Write the request (idempotent) and publish it to the SNS topic once per request.
@@ -48,7 +48,7 @@ def publish_request(ctx, store, *, aws_conn_id: str, region: str, run_id: str, b
         requested = datetime.fromisoformat(req["requested_at"])
         deadline = (requested + timedelta(hours=float(timeout_hours))).isoformat(timespec="seconds")
         subject, body = approval.request_message(req, deadline=deadline, ui_url=ui_url)
-        hook = SnsHook(aws_conn_id=aws_conn_id, region_name=region)
+        hook = SnsHook(aws_conn_id=aws_conn_id, region_name=region_name)
         topic_arn = hook.get_conn().create_topic(
             Name=topic, Tags=[{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}])["TopicArn"]
         hook.publish_to_target(target_arn=topic_arn, message=body, subject=subject, message_attributes={

@@ -8,17 +8,19 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from fleet_airflow.sensors import _FleetSensor
+from fleet_airflow.hooks import fleet_template_fields
+from fleet_airflow.sensors import FleetBaseSensor
+from fleet_airflow.triggers import BakeHealthTrigger
 
 
-class BakeSensor(_FleetSensor):
+class BakeSensor(FleetBaseSensor):
     """Bake for ``bake_minutes`` checking alarms and new Security Hub findings in the canaries.
 
     A breach rolls the canaries back to their last known good bundle and fails the run before the
     prod approval is even asked for.
     """
 
-    template_fields: Sequence[str] = ("deployments", "bundle", "bake_minutes", "region", "pipeline_role")
+    template_fields: Sequence[str] = fleet_template_fields("deployments", "bundle", "bake_minutes")
 
     def __init__(self, *, deployments: Any, bundle: Any, bake_minutes: Any, **kwargs):
         super().__init__(**kwargs)
@@ -32,11 +34,11 @@ class BakeSensor(_FleetSensor):
         from fleet import health
 
         started_at = datetime.now(timezone.utc).isoformat()
-        status = health.bake_status(self.fleet_context(), self._canaries(), started_at, float(self.bake_minutes))
+        status = health.bake_status(self.fleet_context, self._canaries(), started_at, float(self.bake_minutes))
         if status is not None:
             return self._finish(context, status)
-        self.wait("bake_health", {"canaries": self._canaries(), "started_at": started_at,
-                                  "bake_minutes": float(self.bake_minutes)})
+        self.defer_to(BakeHealthTrigger(canaries=self._canaries(), started_at=started_at,
+                                        bake_minutes=float(self.bake_minutes), **self.trigger_arguments()))
 
     def execute_complete(self, context, event: dict) -> dict:
         if event["status"] != "ready":
@@ -52,7 +54,7 @@ class BakeSensor(_FleetSensor):
             return status
         for line in status["breaches"]:
             self.log.error("Health gate breached: %s", line)
-        back = environment.roll_back(self.fleet_context(), Bundle.from_dict(self.bundle), self.deployments,
+        back = environment.roll_back(self.fleet_context, Bundle.from_dict(self.bundle), self.deployments,
                                      context["run_id"], log=self.log.info)
         raise AirflowFailException(f"gamma health gate breached ({'; '.join(status['breaches'])}); "
                                    f"{len(back)} canary stacks put back on their last good bundle")

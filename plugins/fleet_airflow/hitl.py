@@ -25,15 +25,17 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowSkipException
 
 from fleet import approval
-from fleet_airflow.hooks import FleetAwsHook
+from fleet_airflow.hooks import FleetAwsMixin, fleet_template_fields
+from fleet_airflow.links import ApprovalRequestLink
 
 
-class FleetUIApprovalOperator(ApprovalOperator):
-    template_fields: Sequence[str] = ("subject", "body", "bucket", "bundle_digest", "plan_digest", "summary",
-                                      "region", "pipeline_role", "approvers", "timeout_hours", "auto_approved")
+class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
+    template_fields: Sequence[str] = fleet_template_fields("subject", "body", "bucket", "bundle_digest", "plan_digest",
+                                                           "summary", "approvers", "timeout_hours", "auto_approved")
+    operator_extra_links = (ApprovalRequestLink(),)
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str, approvers: Any,
-                 region: str, pipeline_role: str, timeout_hours: Any = 24, auto_approved: Any = False,
+                 region_name: str, pipeline_role: str, timeout_hours: Any = 24, auto_approved: Any = False,
                  aws_conn_id: str = "aws_default", key_conn_id: str = "fleet_approval", ui: bool | None = None,
                  settings: dict | None = None, **kwargs):
         kwargs.setdefault("subject", "Approve the prod rollout of bundle {{ ti.xcom_pull(task_ids='source.snapshot')"
@@ -42,19 +44,16 @@ class FleetUIApprovalOperator(ApprovalOperator):
                                                      description="What you checked, or why you reject")})
         super().__init__(**kwargs)
         self.bucket, self.bundle_digest, self.plan_digest, self.summary = bucket, bundle_digest, plan_digest, summary
-        self.approvers, self.region, self.pipeline_role = approvers, region, pipeline_role
+        self.approvers, self.region_name, self.pipeline_role = approvers, region_name, pipeline_role
         self.timeout_hours, self.auto_approved, self.ui = timeout_hours, auto_approved, ui
         self.aws_conn_id, self.key_conn_id = aws_conn_id, key_conn_id
         self.settings = settings  # store/table/topic/ui; default: the bundle's approval section
-
-    def _ctx(self):
-        return FleetAwsHook(aws_conn_id=self.aws_conn_id).fleet_context(self.region, self.pipeline_role)
 
     def _settings(self) -> dict:
         from fleet_airflow.approvals import settings_from_bundle
 
         if self.settings is None:
-            self.settings = settings_from_bundle(self._ctx(), self.bucket, self.bundle_digest)
+            self.settings = settings_from_bundle(self.fleet_context, self.bucket, self.bundle_digest)
         return self.settings
 
     def _ui_wanted(self, context, settings: dict) -> bool:
@@ -81,7 +80,7 @@ class FleetUIApprovalOperator(ApprovalOperator):
             raise AirflowSkipException("UI approval is off (approval.ui, or run conf approval_ui): "
                                        "decide with `fleet approve`")
         signing_key(self.key_conn_id)  # refuse to wait for an answer we could not sign
-        ctx = self._ctx()
+        ctx = self.fleet_context
         store = approval.open_store(ctx, settings, self.bucket)
         dag_run = context["dag_run"]
         try:
@@ -89,10 +88,13 @@ class FleetUIApprovalOperator(ApprovalOperator):
         except Exception:  # no [api] base_url configured: the request still names the task
             url = f"dags/{dag_run.dag_id}/runs/{context['run_id']}/tasks/{self.task_id}/required_actions"
         req = publish_request(
-            ctx, store, aws_conn_id=self.aws_conn_id, region=self.region, run_id=context["run_id"],
+            ctx, store, aws_conn_id=self.aws_conn_id, region_name=self.region_name, run_id=context["run_id"],
             bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
             triggered_by=getattr(dag_run, "triggering_user_name", None), approvers=tuple(self.approvers),
             timeout_hours=float(self.timeout_hours), topic=settings.get("topic"), ui_url=url)
+        ApprovalRequestLink.persist_for(context, self, ctx=ctx, store=settings.get("store", "s3"),
+                                        table=settings.get("table", "fleet-approvals"), bucket=self.bucket,
+                                        key=approval.request_key(context["run_id"]))
         self.body = "\n".join([
             f"**Plan:** {self.summary}", "",
             f"- run: `{context['run_id']}`",
@@ -117,7 +119,7 @@ class FleetUIApprovalOperator(ApprovalOperator):
         from fleet_airflow.approvals import signing_key
 
         settings = self._settings()
-        store = approval.open_store(self._ctx(), settings, self.bucket)
+        store = approval.open_store(self.fleet_context, settings, self.bucket)
         reason = str((ret.get("params_input") or {}).get("reason") or "")
         record = approval.record_decision(
             store, run_id=context["run_id"], bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None,

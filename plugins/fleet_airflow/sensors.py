@@ -1,4 +1,7 @@
-"""Deferrable sensors over the fleet core: stacks settling, the external approval gate, account readiness."""
+"""Deferrable sensors over the fleet core: stacks settling, the external approval gate, account readiness.
+
+``FleetBaseSensor`` is the base of every fleet sensor (these, and ``fleet_airflow.bake.BakeSensor``).
+"""
 
 from __future__ import annotations
 
@@ -10,33 +13,46 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from fleet import approval
-from fleet_airflow.hooks import FleetAwsHook
-from fleet_airflow.triggers import AccountReadinessTrigger, FleetPollTrigger
+from fleet_airflow.hooks import FleetAwsMixin, fleet_template_fields
+from fleet_airflow.links import ApprovalRequestLink, CloudFormationStackLink
+from fleet_airflow.triggers import (AccountReadinessTrigger, ApprovalDecisionTrigger, FleetBaseTrigger,
+                                    StacksSettledTrigger)
 
 
-class _FleetSensor(BaseSensorOperator):
-    def __init__(self, *, region: str, pipeline_role: str, aws_conn_id: str = "aws_default",
-                 deferrable: bool = True, poll_interval: float = 10.0, **kwargs):
+class FleetBaseSensor(FleetAwsMixin, BaseSensorOperator):
+    """A sensor over the fleet core, in the Amazon provider's shape.
+
+    :param aws_conn_id: the management account's AWS connection.
+    :param region_name: the organization's home region.
+    :param pipeline_role: the role assumed in member accounts.
+    :param poll_interval: seconds between looks, in the triggerer (deferred) or the worker (poking).
+    :param deferrable: wait in the triggerer, holding no worker slot.
+    """
+
+    template_fields: Sequence[str] = fleet_template_fields()
+
+    def __init__(self, *, region_name: str, pipeline_role: str, aws_conn_id: str | None = "aws_default",
+                 poll_interval: float = 10.0, deferrable: bool = True, **kwargs):
+        if isinstance(poll_interval, (int, float)):  # a template (XCom) is only known at run time
+            kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
-        self.region, self.pipeline_role, self.aws_conn_id = region, pipeline_role, aws_conn_id
-        self.deferrable, self.poll_interval = deferrable, poll_interval
+        self.aws_conn_id, self.region_name, self.pipeline_role = aws_conn_id, region_name, pipeline_role
+        self.poll_interval, self.deferrable = poll_interval, deferrable
 
-    def fleet_context(self):
-        return FleetAwsHook(aws_conn_id=self.aws_conn_id).fleet_context(self.region, self.pipeline_role)
+    def trigger_arguments(self) -> dict[str, Any]:
+        """What every fleet trigger takes from its sensor (the connection, never a credential)."""
+        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name,
+                "pipeline_role": self.pipeline_role, "poll_interval": float(self.poll_interval)}
 
-    def conn_kwargs(self) -> dict:
-        return {"aws_conn_id": self.aws_conn_id, "region": self.region, "pipeline_role": self.pipeline_role}
-
-    def wait(self, probe: str, probe_kwargs: dict, timeout_seconds: float | None = None) -> None:
-        self.defer(trigger=FleetPollTrigger(probe, {**self.conn_kwargs(), **probe_kwargs}, self.poll_interval,
-                                            timeout_seconds),
-                   method_name="execute_complete")
+    def defer_to(self, trigger: FleetBaseTrigger) -> None:
+        self.defer(trigger=trigger, method_name="execute_complete")
 
 
-class StacksSettledSensor(_FleetSensor):
+class StacksSettledSensor(FleetBaseSensor):
     """Wait until none of the deployments' stacks is in an *_IN_PROGRESS state."""
 
-    template_fields: Sequence[str] = ("deployments", "region", "pipeline_role")
+    template_fields: Sequence[str] = fleet_template_fields("deployments")
+    operator_extra_links = (CloudFormationStackLink(),)
 
     def __init__(self, *, deployments: Any, **kwargs):
         super().__init__(**kwargs)
@@ -45,21 +61,23 @@ class StacksSettledSensor(_FleetSensor):
     def poke(self, context) -> bool:
         from fleet.stages import environment
 
-        return environment.settled(self.fleet_context(), self.deployments)
+        return environment.settled(self.fleet_context, self.deployments)
 
     def execute(self, context) -> None:
+        CloudFormationStackLink.persist_deployments(context, self, ctx=self.fleet_context, deployments=self.deployments)
         if self.poke(context):
             return
         if not self.deferrable:
             return super().execute(context)
-        self.wait("stacks_settled", {"deployments": self.deployments}, self.timeout)
+        self.defer_to(StacksSettledTrigger(deployments=self.deployments, timeout_seconds=self.timeout,
+                                           **self.trigger_arguments()))
 
     def execute_complete(self, context, event: dict) -> None:
         if event["status"] != "ready":
             raise AirflowFailException(f"stacks did not settle: {event.get('message', event['status'])}")
 
 
-class ExternalApprovalSensor(_FleetSensor):
+class ExternalApprovalSensor(FleetBaseSensor):
     """The prod gate: publish the approval request, then wait for a signed decision outside Airflow.
 
     The one gate whichever path wrote the decision (``fleet approve`` or the Airflow UI's
@@ -67,13 +85,14 @@ class ExternalApprovalSensor(_FleetSensor):
     count (unsigned or wrongly signed, another run or digest, an approver outside the allow-list,
     the run's own triggering user) are logged and waited past; a rejection fails the task with
     its reason; no decision before the timeout fails closed. While waiting, the sensor is deferred
-    to FleetPollTrigger, which only counts records (no key leaves the worker).
+    to ApprovalDecisionTrigger, which only counts records (no key leaves the worker).
 
     ``store``/``table``/``topic`` default to the ``approval`` section of the bundle being approved.
     """
 
-    template_fields: Sequence[str] = ("bucket", "bundle_digest", "plan_digest", "summary", "region",
-                                      "pipeline_role", "approvers", "timeout_hours", "store", "table", "topic")
+    template_fields: Sequence[str] = fleet_template_fields("bucket", "bundle_digest", "plan_digest", "summary",
+                                                           "approvers", "timeout_hours", "store", "table", "topic")
+    operator_extra_links = (ApprovalRequestLink(),)
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str,
                  approvers: Any, timeout_hours: float = 24, key_conn_id: str = "fleet_approval",
@@ -89,14 +108,14 @@ class ExternalApprovalSensor(_FleetSensor):
         if self.store is None or self.topic is None:
             from fleet_airflow.approvals import settings_from_bundle
 
-            found = settings_from_bundle(self.fleet_context(), self.bucket, self.bundle_digest)
+            found = settings_from_bundle(self.fleet_context, self.bucket, self.bundle_digest)
             self.store = self.store or found["store"]
             self.table = self.table or found["table"]
             self.topic = found["topic"] if self.topic is None else self.topic
         return {"store": self.store, "table": self.table or "fleet-approvals", "topic": self.topic}
 
     def _store(self):
-        return approval.open_store(self.fleet_context(), self._settings(), self.bucket)
+        return approval.open_store(self.fleet_context, self._settings(), self.bucket)
 
     def _key(self) -> bytes:
         from fleet_airflow.approvals import signing_key
@@ -112,12 +131,17 @@ class ExternalApprovalSensor(_FleetSensor):
         run_id = context["run_id"]
         self._key()  # no signing key: fail now, not after hours of waiting
         req = publish_request(
-            self.fleet_context(), self._store(), aws_conn_id=self.aws_conn_id, region=self.region, run_id=run_id,
+            self.fleet_context, self._store(), aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+            run_id=run_id,
             bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
             triggered_by=self._triggered_by(context), approvers=tuple(self.approvers),
             timeout_hours=float(self.timeout_hours), topic=self._settings()["topic"])
         self.log.info("Approval requested for bundle %s plan %s. Decide with: %s", self.bundle_digest[:12],
                       (self.plan_digest or "-")[:12], req["command"])
+        settings = self._settings()
+        ApprovalRequestLink.persist_for(context, self, ctx=self.fleet_context, store=settings["store"],
+                                        table=settings["table"], bucket=self.bucket,
+                                        key=approval.request_key(run_id))
         if self.notify:
             self.notify(req)
         return self._decide_or_wait(context, seen=0)
@@ -150,69 +174,60 @@ class ExternalApprovalSensor(_FleetSensor):
             raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed; "
                                        "nothing was deployed to prod")
         settings = self._settings()
-        self.wait("approval_decisions", {"store": settings["store"], "table": settings["table"],
-                                         "bucket": self.bucket, "run_id": run_id,
-                                         "seen": max(seen, len(store.list(approval.decisions_prefix(run_id))))},
-                  remaining.total_seconds())
+        self.defer_to(ApprovalDecisionTrigger(
+            store=settings["store"], table=settings["table"], bucket=self.bucket, run_id=run_id,
+            seen=max(seen, len(store.list(approval.decisions_prefix(run_id)))),
+            timeout_seconds=remaining.total_seconds(), **self.trigger_arguments()))
 
 
-class AccountReadySensor(BaseSensorOperator):
+class AccountReadySensor(FleetBaseSensor):
     """Wait until a requested account is usable: created, pipeline role assumable, regions answering.
 
     ``outcome`` is what the request task returned (``fleet.accounts.Outcome`` as a dict);
-    ``settings`` holds ``region``, ``pipeline_role`` (the management account's side), ``regions``
-    (those that must answer), ``timeout_seconds`` and ``poll_seconds``. After one look of its own it
-    defers to AccountReadinessTrigger, so the wait holds no worker slot. The result, ready or
-    failed with AWS's reason or timed out naming the account, is written to the request log.
+    ``regions`` are those that must answer, ``timeout_seconds`` the account's own readiness timeout.
+    After one look of its own it defers to AccountReadinessTrigger, so the wait holds no worker slot.
+    The result, ready or failed with AWS's reason or timed out naming the account, is written to the
+    request log.
     """
 
-    template_fields: Sequence[str] = ("outcome", "settings")
+    template_fields: Sequence[str] = fleet_template_fields("outcome", "regions", "timeout_seconds", "poll_interval")
     ui_color = "#f0e4ff"
 
-    def __init__(self, *, outcome: Any, settings: Any, aws_conn_id: str = "aws_default", **kwargs):
+    def __init__(self, *, outcome: Any, regions: Any, timeout_seconds: Any, **kwargs):
         super().__init__(**kwargs)
-        self.outcome, self.settings, self.aws_conn_id = outcome, settings, aws_conn_id
-
-    def _ctx(self):
-        s = self.settings
-        return FleetAwsHook(aws_conn_id=self.aws_conn_id).fleet_context(s["region"], s["pipeline_role"])
+        self.outcome, self.regions, self.timeout_seconds = outcome, regions, timeout_seconds
 
     def execute(self, context) -> dict:
         from fleet.accounts import check_ready
 
-        o, s = self.outcome, self.settings
+        o = self.outcome
         if o["status"] == "failed":
             raise AirflowFailException(f"account {o['name']}: {o.get('reason')}")
-        state = check_ready(self._ctx(), o["name"], o.get("request_id"), o.get("account_id"), tuple(s["regions"]),
-                            o.get("backend", "organizations"))
+        state = check_ready(self.fleet_context, o["name"], o.get("request_id"), o.get("account_id"),
+                            tuple(self.regions), o.get("backend", "organizations"))
         if state.done:
-            return self._finish(state.stage, state.account_id, state.detail, [state.stage], deferred=False)
-        self.log.info("%s; waiting in the triggerer (timeout %ss)", state.detail, s["timeout_seconds"])
-        self.defer(trigger=AccountReadinessTrigger(
-            aws_conn_id=self.aws_conn_id, region=s["region"], pipeline_role=s["pipeline_role"], name=o["name"],
-            request_id=o.get("request_id"), account_id=state.account_id or o.get("account_id"),
-            backend=o.get("backend", "organizations"), regions=list(s["regions"]),
-            poke_interval=float(s["poll_seconds"]), timeout_seconds=float(s["timeout_seconds"]), seen=[state.stage]),
-            method_name="execute_complete")
+            return self._finish(context, state.stage, state.account_id, state.detail, [state.stage], deferred=False)
+        self.log.info("%s; waiting in the triggerer (timeout %ss)", state.detail, self.timeout_seconds)
+        self.defer_to(AccountReadinessTrigger(
+            name=o["name"], request_id=o.get("request_id"), account_id=state.account_id or o.get("account_id"),
+            backend=o.get("backend", "organizations"), regions=list(self.regions),
+            timeout_seconds=float(self.timeout_seconds), seen=[state.stage], **self.trigger_arguments()))
 
     def execute_complete(self, context, event: dict) -> dict:
-        return self._finish(event["status"], event.get("account_id"), event.get("detail", ""), event.get("seen", []),
-                            deferred=True, polls=event.get("polls", 0))
+        return self._finish(context, event["status"], event.get("account_id"), event.get("detail", ""),
+                            event.get("seen", []), deferred=True, polls=event.get("polls", 0))
 
-    def _finish(self, stage: str, account_id: str | None, detail: str, seen: list[str], *, deferred: bool,
-                polls: int = 0) -> dict:
-        from airflow.sdk import get_current_context
-
+    def _finish(self, context, stage: str, account_id: str | None, detail: str, seen: list[str], *,
+                deferred: bool, polls: int = 0) -> dict:
         from fleet.accounts import Readiness, Request, settle
         from fleet.vending_log import RequestLog
 
         o = self.outcome
         stage = "failed" if stage == "error" else stage
-        record = settle(RequestLog(self._ctx()), Request(o["name"], o["email"], o.get("ou", "")),
-                        get_current_context()["run_id"], Readiness(stage, account_id, detail))
+        record = settle(RequestLog(self.fleet_context), Request(o["name"], o["email"], o.get("ou", "")),
+                        context["run_id"], Readiness(stage, account_id, detail))
         self.log.info("account %s: stages seen %s", o["name"], " -> ".join(seen))
         if stage != "ready":
             raise AirflowFailException(detail)
         return {"name": o["name"], "email": o["email"], "account_id": account_id, "outcome": record["outcome"],
                 "seen": seen, "deferred": deferred, "polls": polls}
-

@@ -1,5 +1,5 @@
 """The gate as Airflow runs it, without a scheduler: ExternalApprovalSensor (publishes the request
-through SNS, decides or defers), FleetPollTrigger's timeout, and the UI path's record."""
+through SNS, decides or defers), ApprovalDecisionTrigger's timeout, and the UI path's record."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, T
 from fleet import approval
 from fleet_airflow.hitl import FleetUIApprovalOperator
 from fleet_airflow.sensors import ExternalApprovalSensor
-from fleet_airflow.triggers import FleetPollTrigger
+from fleet_airflow.triggers import ApprovalDecisionTrigger
 
 from .conftest import BUCKET, context
 
@@ -25,7 +25,7 @@ APPROVERS = ["platform-lead", "security-lead"]
 
 def sensor(store: str = "s3", timeout_hours: float = 24, **kw) -> ExternalApprovalSensor:
     return ExternalApprovalSensor(
-        task_id="approval", bucket=BUCKET, region="us-east-1", pipeline_role="OrganizationAccountAccessRole",
+        task_id="approval", bucket=BUCKET, region_name="us-east-1", pipeline_role="OrganizationAccountAccessRole",
         bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 change", approvers=APPROVERS,
         timeout_hours=timeout_hours, store=store, table="fleet-approvals-test", topic="fleet-approvals",
         poll_interval=0.05, **kw)
@@ -50,9 +50,9 @@ def test_request_is_published_once_then_the_sensor_defers(aws, kind):
     with pytest.raises(TaskDeferred) as deferred:
         sensor(kind).execute(context())
     trigger = deferred.value.trigger
-    assert isinstance(trigger, FleetPollTrigger) and trigger.probe == "approval_decisions"
+    assert isinstance(trigger, ApprovalDecisionTrigger)
     assert "key" not in json.dumps(trigger.serialize()[1]).lower()  # no secret travels to the triggerer
-    assert trigger.probe_kwargs["store"] == kind
+    assert trigger.store == kind
 
     with pytest.raises(TaskDeferred):
         sensor(kind).execute(context())  # a retried task: the same request, not published again
@@ -93,7 +93,7 @@ def test_ignored_records_are_logged_and_waited_past(aws, signing_key, capsys):
     capsys.readouterr()
     with pytest.raises(TaskDeferred) as deferred:
         sensor().execute_complete(context(triggered_by="platform-lead"), {"status": "ready", "value": 2})
-    assert deferred.value.trigger.probe_kwargs["seen"] == 2  # wakes only for a third record
+    assert deferred.value.trigger.seen == 2  # wakes only for a third record
     logged = "".join(capsys.readouterr())  # the task logger writes to the console outside a task runner
     assert "Ignored approval record" in logged and "segregation of duties" in logged
     assert "'mallory' is not in approval.approvers" in logged
@@ -139,7 +139,7 @@ def test_a_sensor_without_signing_key_fails_before_waiting(aws, monkeypatch):
 
 def ui_task(**kw) -> FleetUIApprovalOperator:
     return FleetUIApprovalOperator(
-        task_id="ui_approval", bucket=BUCKET, region="us-east-1", pipeline_role="OrganizationAccountAccessRole",
+        task_id="ui_approval", bucket=BUCKET, region_name="us-east-1", pipeline_role="OrganizationAccountAccessRole",
         bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 change", approvers=APPROVERS,
         settings={"store": "s3", "table": "fleet-approvals-test", "topic": "fleet-approvals", "ui": False}, **kw)
 

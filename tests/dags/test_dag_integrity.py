@@ -115,15 +115,6 @@ def test_approval_gates_the_prod_rollout_and_catalog(dagbag):
     assert dag.get_task("prod.rollout").pool == "fleet_prod_rollout"
 
 
-def test_deferrable_sensors_serialize_their_trigger():
-    from fleet_airflow.triggers import FleetPollTrigger
-
-    trigger = FleetPollTrigger("stacks_settled", {"aws_conn_id": "aws_default", "deployments": []}, 5, 60)
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "fleet_airflow.triggers.FleetPollTrigger"
-    assert FleetPollTrigger(**kwargs).serialize() == (classpath, kwargs)
-
-
 def test_every_pool_a_task_uses_is_in_the_pools_table(dagbag):
     from fleet_airflow.pools import POOLS
 
@@ -131,3 +122,33 @@ def test_every_pool_a_task_uses_is_in_the_pools_table(dagbag):
     used = {t.pool for dag in dagbag.dags.values() for t in dag.tasks}
     assert used <= known, used - known
     assert {"fleet_prod_rollout", "fleet_account_ops"} <= used
+
+
+def test_the_ui_shows_the_extra_links_where_people_jump(dagbag):
+    """What the scheduler stores for the UI: each task's link names (their URLs are stored per run)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["account_fleet_pipeline"]))
+    expected = {"run_report": ["Run report"], "prod.plan": ["Prod plan"], "prod.approval": ["Approval request"],
+                "prod.ui_approval": ["Approval request"],
+                "beta.wait_for_stacks": ["CloudFormation stack"], "gamma.wait_for_stacks": ["CloudFormation stack"]}
+    for task_id, names in expected.items():
+        assert dag.get_task(task_id).extra_links == names, task_id
+
+
+def test_every_sensor_in_the_dags_is_a_fleet_base_sensor(dagbag):
+    from fleet_airflow.sensors import FleetBaseSensor
+
+    sensors = [t for d in dagbag.dags.values() for t in d.tasks if "Sensor" in type(t).__name__]
+    assert {type(t).__name__ for t in sensors} == {"StacksSettledSensor", "BakeSensor", "ExternalApprovalSensor",
+                                                  "AccountReadySensor"}
+    for sensor in sensors:
+        assert isinstance(sensor, FleetBaseSensor), sensor.task_id
+
+
+def test_vending_polls_at_the_poll_seconds_param_as_poll_interval(dagbag):
+    """The form keeps its poll_seconds name; the preflight hands it on as poll_interval."""
+    dag = dagbag.dags["account_vending"]
+    assert "poll_seconds" in dag.params
+    wait = dag.get_task("vend.wait_ready").poll_interval
+    assert (wait.operator.task_id, wait.key) == ("preflight", "poll_interval")

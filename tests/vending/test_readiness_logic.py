@@ -104,15 +104,14 @@ def test_check_ready_stages_from_the_account_factory_record(record, stage, detai
 
 def test_the_trigger_waits_through_the_stages_and_reports_them(monkeypatch):
     """AccountReadinessTrigger on a fake loop clock: each poll advances time by the poke interval."""
-    from fleet_airflow import probes
     from fleet_airflow.triggers import AccountReadinessTrigger
 
     script = iter([Readiness("create"), Readiness("role", "111122223333"), Readiness("ready", "111122223333", "ok")])
-    monkeypatch.setattr(probes, "_ctx", lambda *a: object())
+    monkeypatch.setattr(AccountReadinessTrigger, "fleet_context", lambda self: object())
     monkeypatch.setattr(accounts, "check_ready", lambda *a: next(script))
-    trigger = AccountReadinessTrigger(aws_conn_id="aws_default", region="us-east-1", pipeline_role="R", name="new",
-                                      request_id="car-1", account_id=None, backend="organizations",
-                                      regions=list(REGIONS), poke_interval=0.01, timeout_seconds=60, seen=["create"])
+    trigger = AccountReadinessTrigger(aws_conn_id="aws_default", region_name="us-east-1", pipeline_role="R",
+                                      name="new", request_id="car-1", account_id=None, backend="organizations",
+                                      regions=list(REGIONS), poll_interval=0.01, timeout_seconds=60, seen=["create"])
     event = asyncio.run(_first(trigger.run()))
     assert event.payload["status"] == "ready" and event.payload["account_id"] == "111122223333"
     assert event.payload["seen"] == ["create", "role", "ready"] and event.payload["polls"] == 3
@@ -122,14 +121,13 @@ def test_the_trigger_waits_through_the_stages_and_reports_them(monkeypatch):
 
 
 def test_the_trigger_times_out_naming_the_account(monkeypatch):
-    from fleet_airflow import probes
     from fleet_airflow.triggers import AccountReadinessTrigger
 
-    monkeypatch.setattr(probes, "_ctx", lambda *a: object())
+    monkeypatch.setattr(AccountReadinessTrigger, "fleet_context", lambda self: object())
     monkeypatch.setattr(accounts, "check_ready", lambda *a: Readiness("create", None, "creation IN_PROGRESS"))
-    trigger = AccountReadinessTrigger(aws_conn_id="aws_default", region="us-east-1", pipeline_role="R",
+    trigger = AccountReadinessTrigger(aws_conn_id="aws_default", region_name="us-east-1", pipeline_role="R",
                                       name="slow-one", request_id="car-1", account_id=None, backend="organizations",
-                                      regions=list(REGIONS), poke_interval=0.01, timeout_seconds=0.05)
+                                      regions=list(REGIONS), poll_interval=0.01, timeout_seconds=0.05)
     event = asyncio.run(_first(trigger.run()))
     assert event.payload["status"] == "failed"
     assert event.payload["detail"].startswith("account slow-one not ready after 0s, still waiting for create")
