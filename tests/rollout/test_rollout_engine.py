@@ -8,7 +8,7 @@ from fleet import health, pipeline, stacks
 from fleet.ledger import Ledger
 from fleet.org import read_org
 
-from .conftest import make_bundle
+from tests.support.bundles import make_bundle
 
 
 def failing_in(names: set[str]):
