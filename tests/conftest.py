@@ -186,13 +186,15 @@ def airflow_db():
     import subprocess
     import sys
 
-    from fleet_airflow.pools import POOLS, cli_args
+    from fleet_airflow.pools import POOLS
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env=os.environ.copy())
+    # In this process: `airflow pools set` would start Airflow's CLI once per pool (seconds each).
+    from airflow.models.pool import Pool
+
     for pool in POOLS:
-        subprocess.run([sys.executable, "-m", "airflow", *cli_args(pool)], check=True, capture_output=True,
-                       env=os.environ.copy())
+        Pool.create_or_update_pool(pool.name, pool.slots, pool.description, pool.include_deferred)
 
 
 @pytest.fixture
