@@ -20,7 +20,7 @@ class Approver(threading.Thread):
     for the gate's timeout). The old approver, a new Python process per poll, was always slower."""
 
     def __init__(self, approve: bool = True, approver: str = "platform-lead", reason: str = "e2e",
-                 poll_seconds: float = 0.2, think_seconds: float = 2.0):
+                 poll_seconds: float = 0.2, think_seconds: float = 3.0):
         super().__init__(daemon=True, name="approver")
         self.approve, self.approver, self.reason = approve, approver, reason
         self.poll_seconds, self.think_seconds = poll_seconds, think_seconds
