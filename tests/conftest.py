@@ -140,7 +140,7 @@ _account_numbers = itertools.count()
 
 @pytest.fixture
 def fresh_account(seeded_fleet, seeded_org):
-    """fresh_account(ou="Sandbox") -> (account id, name): a new member account of the seeded
+    """fresh_account(ou="Beta") -> (account id, name): a new member account of the seeded
     organization, in OU ``ou`` (None: the root), named for this test only."""
     from localaws.clients import client
 

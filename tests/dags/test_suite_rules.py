@@ -46,3 +46,18 @@ def test_the_rule_sees_every_way_of_writing_the_import(tmp_path):
     assert conftest_imports(sample, root=tmp_path) == [
         "test_sample.py:1 imports .conftest", "test_sample.py:2 imports conftest",
         "test_sample.py:3 imports tests.e2e.conftest", "test_sample.py:4 imports tests.vending.conftest"]
+
+
+def test_the_shared_organization_is_seeded_again_after_a_reset(seeded_org, aws_server):
+    # Any test may reset local AWS (tests/approval does, tests/localaws's seed tests do): the next
+    # test on the shared organization must find it seeded again, not an empty world.
+    from localaws.clients import client
+
+    before = seeded_org.ensure()
+    seeds = seeded_org.seeds
+    assert seeded_org.ensure() == before and seeded_org.seeds == seeds  # no reset, no new seed
+    aws_server.reset()
+    after = seeded_org.ensure()
+    assert seeded_org.seeds == seeds + 1 and set(after) == set(before)
+    names = {a["Name"] for a in client("organizations", aws_server.endpoint_url).list_accounts()["Accounts"]}
+    assert set(after) <= names
