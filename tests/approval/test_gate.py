@@ -16,7 +16,7 @@ from fleet_airflow.hitl import FleetUIApprovalOperator
 from fleet_airflow.sensors import ExternalApprovalSensor
 from fleet_airflow.triggers import ApprovalDecisionTrigger
 
-from .conftest import BUCKET, context
+from tests.support.approval import BUCKET, context
 
 RUN = "manual__2026-11-28T10:00:00+00:00"
 BUNDLE, PLAN = "b" * 64, "p" * 64

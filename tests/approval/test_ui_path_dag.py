@@ -12,7 +12,7 @@ import pytest
 from fleet import approval, source
 from fleet.aws import AwsContext
 
-from e2e.conftest import fleet_dag, fleet_env, run_dag  # noqa: F401 (fixtures)
+from tests.support.dags import run_dag
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import pytest
 
 from fleet.config import ConfigError, load_config
 
-from .conftest import REPO
+from tests.support import REPO
 
 
 def config(tmp_path, old: str, new: str):

@@ -11,7 +11,7 @@ import pytest
 from fleet import catalog
 from fleet.stages import catalog as stage
 
-from .conftest import commit, fleet_repo, org, snapshot
+from tests.support.bundles import commit, fleet_repo, org, snapshot
 
 SHARED = ["app-prod-01", "app-prod-02", "app-prod-03", "app-prod-04", "app-prod-05", "app-prod-06",
           "app-prod-07", "app-prod-08", "beta-test", "canary-01", "canary-02"]

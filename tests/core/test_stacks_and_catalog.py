@@ -1,7 +1,8 @@
 """stacks.deploy and catalog.publish against a real local AWS (moto in-process plus our extensions).
 
-One LocalAws for the session (tests/conftest.py), reset and seeded with the sample organization
-per test; the core is called directly, without Airflow.
+The stack tests share the worker's seeded organization, each in a fresh member account of its own;
+the catalog test takes a freshly seeded one (tests/conftest.py). The core is called directly,
+without Airflow.
 """
 
 from __future__ import annotations
@@ -46,11 +47,9 @@ def ctx(seeded_fleet):
 
 
 @pytest.fixture
-def member(ctx) -> tuple[str, str]:
-    """(account id, name) of a seeded member account: beta-test."""
-    account = read_org(ctx, with_tags=False).resolve_names(load_config(REPO / "include" / "fleet.yaml"),
-                                                           ["beta-test"])[0]
-    return account.id, account.name
+def member(fresh_account) -> tuple[str, str]:
+    """(account id, name) of a fresh member account in the Beta OU, where beta-test is."""
+    return fresh_account(ou="Beta")
 
 
 def target(member, stack: str, **parameters: str) -> stacks.StackTarget:
@@ -140,7 +139,9 @@ def artifacts(ctx, product_id: str) -> dict[str, dict]:
     return out
 
 
-def test_catalog_publish_is_idempotent_per_digest_and_deprecates_beyond_keep_versions(ctx, fleet_dir):
+def test_catalog_publish_is_idempotent_per_digest_and_deprecates_beyond_keep_versions(fresh_fleet, fleet_dir):
+    # A freshly seeded organization: the catalog's portfolio and products have the sample config's names.
+    ctx = fresh_fleet
     one, two = "d" * 64, "e" * 64
     first = publish(ctx, fleet_dir, one)
     (v1,) = first["products"]

@@ -21,10 +21,11 @@ BUCKET = "fleet-artifacts-123456789012-us-east-1"
 
 
 @pytest.fixture
-def ctx(seeded_fleet, monkeypatch, tmp_path):
+def ctx(fresh_fleet, monkeypatch, tmp_path):
+    """A freshly seeded organization: the rollout deploys to app-prod-01 and app-prod-02 by name."""
     monkeypatch.setattr(bundle_mod, "work_dir", lambda: tmp_path / "bundles")
-    seeded_fleet.client("s3").create_bucket(Bucket=BUCKET)
-    return seeded_fleet
+    fresh_fleet.client("s3").create_bucket(Bucket=BUCKET)
+    return fresh_fleet
 
 
 def test_the_last_wave_keeps_its_own_tolerance_when_an_earlier_wave_is_empty(ctx, tmp_path):

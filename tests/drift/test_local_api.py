@@ -10,6 +10,12 @@ SUPPORTED = {"BaselineKey", "AccessLogsBucket", "AuditBucket", "AuditBucketPolic
 STACK = "fleet-security-baseline"
 
 
+@pytest.fixture
+def ctx(seeded_fleet):
+    """The organization every test of the worker shares: each test's stack is in a fresh account."""
+    return seeded_fleet
+
+
 def _detect(cfn) -> dict:
     detection = cfn.detect_stack_drift(StackName=STACK)["StackDriftDetectionId"]
     return cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
@@ -30,8 +36,8 @@ def _error(call) -> str:
     return err.value.response["Error"]["Message"]
 
 
-def test_an_untouched_stack_is_in_sync_and_unsupported_types_are_not_checked(ctx, deploy):
-    r = deploy(["beta-test"])["beta-test"]
+def test_an_untouched_stack_is_in_sync_and_unsupported_types_are_not_checked(ctx, baseline):
+    r = baseline
     cfn = ctx.client("cloudformation", r.account_id)
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["DriftInformation"] == {"StackDriftStatus": "NOT_CHECKED"}
 
@@ -61,8 +67,8 @@ def test_an_untouched_stack_is_in_sync_and_unsupported_types_are_not_checked(ctx
     assert summaries == resources
 
 
-def test_bucket_encryption_changed_behind_the_pipelines_back_is_drift(ctx, deploy):
-    r = deploy(["beta-test"])["beta-test"]
+def test_bucket_encryption_changed_behind_the_pipelines_back_is_drift(ctx, baseline):
+    r = baseline
     cfn = ctx.client("cloudformation", r.account_id)
     ctx.client("s3", r.account_id).put_bucket_encryption(
         Bucket=r.outputs["AuditBucketName"], ServerSideEncryptionConfiguration={
@@ -90,8 +96,8 @@ def test_bucket_encryption_changed_behind_the_pipelines_back_is_drift(ctx, deplo
     assert one["StackResourceDriftStatus"] == "MODIFIED" and len(one["PropertyDifferences"]) == 3
 
 
-def test_each_compared_property_kind_reports_its_difference(ctx, deploy):
-    r = deploy(["beta-test"])["beta-test"]
+def test_each_compared_property_kind_reports_its_difference(ctx, baseline):
+    r = baseline
     a, bucket = r.account_id, r.outputs["AuditBucketName"]
     s3, iam, kms = ctx.client("s3", a), ctx.client("iam", a), ctx.client("kms", a)
     kms.disable_key_rotation(KeyId=r.outputs["KeyArn"])
@@ -123,8 +129,8 @@ def test_each_compared_property_kind_reports_its_difference(ctx, deploy):
     assert diffs["AlertsTopic"] == {("/KmsMasterKeyId", "NOT_EQUAL", "alias/aws/sns")}
 
 
-def test_only_what_the_template_sets_is_compared_and_equal_policies_are_equal(ctx, deploy):
-    r = deploy(["beta-test"])["beta-test"]
+def test_only_what_the_template_sets_is_compared_and_equal_policies_are_equal(ctx, baseline):
+    r = baseline
     iam = ctx.client("iam", r.account_id)
     # Properties the template leaves out are not compared: changing them is not drift.
     # (moto's UpdateRole clears a Description it is not given, unlike IAM: pass it unchanged.)
@@ -146,8 +152,8 @@ def test_only_what_the_template_sets_is_compared_and_equal_policies_are_equal(ct
     assert _detect(cfn)["StackDriftStatus"] == "IN_SYNC", [d["PropertyDifferences"] for d in _drifts(cfn, "MODIFIED").values()]
 
 
-def test_deleted_resources_are_deleted_without_properties(ctx, deploy):
-    r = deploy(["beta-test"])["beta-test"]
+def test_deleted_resources_are_deleted_without_properties(ctx, baseline):
+    r = baseline
     ctx.client("sns", r.account_id).delete_topic(TopicArn=r.outputs["AlertsTopicArn"])
     ctx.client("s3", r.account_id).delete_bucket_policy(Bucket=r.outputs["AuditBucketName"])
     ctx.client("kms", r.account_id).schedule_key_deletion(KeyId=r.outputs["KeyArn"].rsplit("/", 1)[-1], PendingWindowInDays=7)
@@ -162,8 +168,8 @@ def test_deleted_resources_are_deleted_without_properties(ctx, deploy):
     assert set(_drifts(cfn, "DELETED", "MODIFIED")) == set(deleted)
 
 
-def test_validation_errors_for_unknown_stacks_resources_detections_and_other_accounts(ctx, deploy):
-    r = deploy(["beta-test"])["beta-test"]
+def test_validation_errors_for_unknown_stacks_resources_detections_and_other_accounts(ctx, baseline):
+    r = baseline
     member = ctx.client("cloudformation", r.account_id)
     management = ctx.client("cloudformation")
     assert "does not exist" in _error(lambda: management.detect_stack_drift(StackName="nope"))
@@ -185,10 +191,10 @@ def test_validation_errors_for_unknown_stacks_resources_detections_and_other_acc
     _error(lambda: member.describe_stack_resource_drifts(StackName=STACK, StackResourceDriftStatusFilters=["BAD"]))
 
 
-def test_polling_pagination_and_a_subset_of_resources(ctx, deploy, monkeypatch):
+def test_polling_pagination_and_a_subset_of_resources(ctx, baseline, monkeypatch):
     from localaws.drift import DriftExtension
 
-    r = deploy(["beta-test"])["beta-test"]
+    r = baseline
     cfn = ctx.client("cloudformation", r.account_id)
     monkeypatch.setattr(DriftExtension, "polls_in_progress", 2)
     detection = cfn.detect_stack_drift(StackName=STACK, LogicalResourceIds=["AuditBucket", "AuditRole"])[

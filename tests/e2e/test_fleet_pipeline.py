@@ -14,7 +14,8 @@ from fleet.aws import AwsContext
 from fleet.org import read_org
 from fleet.config import load_config
 
-from .conftest import REPO, Approver, run_dag
+from tests.support import REPO
+from tests.support.dags import Approver, run_dag
 
 pytestmark = pytest.mark.e2e
 FLEET = load_config(REPO / "include" / "fleet.yaml")

@@ -9,7 +9,7 @@ from fleet.ledger import Ledger
 from fleet.org import read_org
 from fleet.stages import environment, prod
 
-from .conftest import make_bundle
+from tests.support.bundles import make_bundle
 
 
 def failing_in(names: set[str]):

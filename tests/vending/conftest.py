@@ -1,5 +1,5 @@
-"""Fixtures for the vending suite: connections to local AWS, fresh DAG parses, a run helper that
-keeps mapped task instances apart, and a way to switch local AWS's behaviour profile."""
+"""Fixtures for the vending suite: connections to local AWS, fresh DAG parses, and a copy of the
+sample fleet repository to edit."""
 
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def vending_env(seeded_fleet, aws_server, airflow_db, monkeypatch):
+def vending_env(fresh_fleet, aws_server, airflow_db, monkeypatch):
+    """A freshly seeded organization: the vending runs create accounts by fixed names and emails
+    and assert on the organization's whole account list."""
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws_server.endpoint_url))
-    return seeded_fleet
+    return fresh_fleet
 
 
 @pytest.fixture
 def vending_dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.support.dags import parse_dag
 
-    bag = DagBag(str(REPO / "dags"))  # a fresh parse per test: dag.test(run_conf=...) keeps the conf
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag("account_vending")
+    return parse_dag("account_vending")
 
 
 @pytest.fixture
@@ -46,21 +46,3 @@ def fleet_repo(tmp_path):
             (repo / "fleet.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
 
     return Repo
-
-
-def run_vending(dag, conf: dict):
-    """Run the DAG to its end; returns (run state, {(task_id, map_index): ti}) and the run itself."""
-    dr = dag.test(run_conf=conf)
-    tis = {(ti.task_id, ti.map_index): ti for ti in dr.get_task_instances()}
-    return dr, tis
-
-
-def xcom(dr, task_id: str, map_index: int = -1):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.query(XComModel).filter_by(dag_id=dr.dag_id, run_id=dr.run_id, task_id=task_id,
-                                                 map_index=map_index, key="return_value").one_or_none()
-        return None if row is None else XComModel.deserialize_value(row)
-

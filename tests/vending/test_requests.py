@@ -12,6 +12,8 @@ from fleet.config import Vending
 from fleet.vending_log import RequestLog
 
 ORGS = Vending(backend="organizations")
+# Most tests here create accounts by fixed names and emails and count the organization's accounts:
+# they take a freshly seeded organization (fresh_fleet). Planning only reads it (seeded_fleet).
 
 
 def org_emails(ctx) -> list[str]:
@@ -28,8 +30,8 @@ def ready_all(ctx, outcomes):
                                 poll=0.2)[0] for o in outcomes]
 
 
-def test_fifty_at_once_give_fifty_accounts_and_a_rerun_changes_nothing(seeded_fleet, behaviour):
-    ctx = seeded_fleet
+def test_fifty_at_once_give_fifty_accounts_and_a_rerun_changes_nothing(fresh_fleet, behaviour):
+    ctx = fresh_fleet
     behaviour("realistic")  # creations take 3 s, roles and regions answer late
     before = len(org_emails(ctx))
     reqs = [team(i) for i in range(50)]
@@ -55,16 +57,16 @@ def test_fifty_at_once_give_fifty_accounts_and_a_rerun_changes_nothing(seeded_fl
     assert len(org_emails(ctx)) == before + 50
 
 
-def test_an_account_in_the_org_already_is_matched_by_email_whatever_its_name(seeded_fleet):
-    out = accounts.request_account(seeded_fleet, Request("another-name", "AUDIT@example.com", "Security"),
+def test_an_account_in_the_org_already_is_matched_by_email_whatever_its_name(fresh_fleet):
+    out = accounts.request_account(fresh_fleet, Request("another-name", "AUDIT@example.com", "Security"),
                                    vending=ORGS, run_id="run-1")
     assert out.status == "existed" and out.account_id
-    assert RequestLog(seeded_fleet).get("audit@example.com")["outcome"] == "existed"
+    assert RequestLog(fresh_fleet).get("audit@example.com")["outcome"] == "existed"
 
 
-def test_a_lost_response_is_followed_not_repeated(seeded_fleet, behaviour):
+def test_a_lost_response_is_followed_not_repeated(fresh_fleet, behaviour):
     """CreateAccount answered, but the task died before writing its record: the retry finds it."""
-    ctx = seeded_fleet
+    ctx = fresh_fleet
     behaviour("realistic")
     org = ctx.client("organizations")
     status = org.create_account(AccountName="lost-one", Email="lost-one@example.com")["CreateAccountStatus"]
@@ -75,8 +77,8 @@ def test_a_lost_response_is_followed_not_repeated(seeded_fleet, behaviour):
     assert state.stage == "ready" and org_emails(ctx).count("lost-one@example.com") == 1
 
 
-def test_a_failed_creation_is_reported_with_its_reason_and_others_finish(seeded_fleet, behaviour):
-    ctx = seeded_fleet
+def test_a_failed_creation_is_reported_with_its_reason_and_others_finish(fresh_fleet, behaviour):
+    ctx = fresh_fleet
     behaviour("realistic")
     reqs = [Request("dup", "taken@example.com", "Prod"), Request("full", "over-limit@example.com", "Prod"),
             team(7)]
@@ -105,8 +107,8 @@ def test_plan_requests_from_the_config_and_from_the_param(seeded_fleet, tmp_path
     assert "accounts[0].ou: an OU declared under ous" in str(bad.value)
 
 
-def test_final_outcomes_name_every_request_once(seeded_fleet):
-    ctx = seeded_fleet
+def test_final_outcomes_name_every_request_once(fresh_fleet):
+    ctx = fresh_fleet
     log = RequestLog(ctx)
     reqs = [team(1), team(2), Request("never", "never@example.com", "Prod")]
     for r in reqs[:2]:
@@ -121,8 +123,8 @@ def test_final_outcomes_name_every_request_once(seeded_fleet):
     assert out[2]["reason"].startswith("never requested")
 
 
-def test_control_tower_account_factory_feeds_the_same_readiness(seeded_fleet):
-    ctx = seeded_fleet
+def test_control_tower_account_factory_feeds_the_same_readiness(fresh_fleet):
+    ctx = fresh_fleet
     ct = Vending(backend="control_tower")
     reqs = [Request("ct-01", "ct-01@example.com", "Prod"), Request("ct-02", "ct-02@example.com", "Beta")]
     first = [accounts.request_account(ctx, r, vending=ct, run_id="run-1") for r in reqs]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fleet import account_setup, accounts
 from fleet.accounts import Request
 from fleet.config import Vending, load_config
@@ -9,7 +11,12 @@ from fleet.config import Vending, load_config
 REPO_FLEET = "include/fleet.yaml"
 
 
-def new_account(ctx, name="fresh-01"):
+def unique_name(prefix: str) -> str:
+    """Accounts of their own in the organization every test of a worker shares (seeded_fleet)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def new_account(ctx, name):
     out = accounts.request_account(ctx, Request(name, f"{name}@example.com", "Prod"),
                                    vending=Vending(), run_id="run-1")
     state, _ = accounts.wait_ready(ctx, name, out.request_id, out.account_id, ("us-east-1",), timeout=30, poll=0.2)
@@ -20,9 +27,10 @@ def new_account(ctx, name="fresh-01"):
 def test_setup_makes_the_account_a_fleet_member_and_a_second_run_changes_nothing(seeded_fleet):
     ctx = seeded_fleet
     fleet = load_config(REPO_FLEET)
-    account_id = new_account(ctx)
+    name = unique_name("fresh")
+    account_id = new_account(ctx, name)
     org = ctx.client("organizations")
-    steps = account_setup.setup_account(ctx, fleet, name="fresh-01", email="fresh-01@example.com", ou="Prod",
+    steps = account_setup.setup_account(ctx, fleet, name=name, email=f"{name}@example.com", ou="Prod",
                                         tags={"tier": "workload", "team": "new"}, account_id=account_id)
     by_step = {s.step: s.status for s in steps}
     assert by_step["ou"] == "done" and by_step["tags"] == "done" and by_step["scps"] == "done"
@@ -48,7 +56,7 @@ def test_setup_makes_the_account_a_fleet_member_and_a_second_run_changes_nothing
     stack = ctx.client("cloudformation", account_id).describe_stacks(StackName="fleet-security-baseline")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
 
-    again = account_setup.setup_account(ctx, fleet, name="fresh-01", email="fresh-01@example.com", ou="Prod",
+    again = account_setup.setup_account(ctx, fleet, name=name, email=f"{name}@example.com", ou="Prod",
                                         tags={"tier": "workload", "team": "new"}, account_id=account_id)
     assert {s.status for s in again} == {"already"}, [s for s in again if s.status != "already"]
 
@@ -56,7 +64,7 @@ def test_setup_makes_the_account_a_fleet_member_and_a_second_run_changes_nothing
 def test_already_enabled_answers_are_success(seeded_fleet):
     """Services enabled by someone else first (AWS answers "already ..."): each step says already."""
     ctx = seeded_fleet
-    account_id = new_account(ctx, "fresh-02")
+    account_id = new_account(ctx, unique_name("fresh"))
     region = "us-east-1"
     ctx.client("guardduty", account_id, region).create_detector(Enable=True)
     ctx.client("securityhub", account_id, region).enable_security_hub(EnableDefaultStandards=False)

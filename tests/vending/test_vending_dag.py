@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fleet.vending_log import RequestLog
 
-from tests.vending.conftest import run_vending, xcom
+from tests.support.dags import run_vending, xcom
 
 REALISTIC_FAST = {  # the realistic profile's states, shorter
     "name": "realistic-fast",

@@ -1,9 +1,13 @@
-"""Helpers the test suites import (conftest.py files are for fixtures, and are never imported)."""
+"""Helpers the test suites import. conftest.py files hold fixtures only and are never imported
+(tests/dags/test_suite_rules.py enforces it): a helper two files share lives in this package."""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def aws_connection(endpoint_url: str) -> str:
