@@ -211,7 +211,7 @@ with DAG(
 
             ctx = _ctx(settings)
             result = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None,
-                                       rerun_failed_only=params["rerun_failed_only"])
+                                       rerun_failed_only=params["rerun_failed_only"], try_number=ti.try_number)
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]
