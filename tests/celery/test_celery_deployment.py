@@ -8,6 +8,7 @@ One stack for the module (its start-up is the slow part), on an xdist group of i
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -78,3 +79,109 @@ def test_the_pipeline_runs_across_two_workers_from_a_git_url(stack, api, tmp_pat
     assert "trigger" in stack.log_tail("triggerer", 200_000).lower()
     # The workers share no folder: each made its own bundle cache, none read the other's.
     assert not (stack.base / "worker1").samefile(stack.base / "worker2")
+
+
+def _prod_stacks(stack) -> dict[str, str]:
+    """Prod account name -> id, in the stack's local AWS."""
+    import boto3
+
+    org = boto3.client("organizations", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    return {a["Name"]: a["Id"] for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]
+            if a["Name"].startswith("app-prod-")}
+
+
+def _cfn(stack, account_id: str):
+    import boto3
+
+    sts = boto3.client("sts", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+                        RoleSessionName="celery-test")["Credentials"]
+    return boto3.client("cloudformation", endpoint_url=stack.aws_endpoint, region_name="us-east-1",
+                        aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                        aws_session_token=c["SessionToken"])
+
+
+def _done_since(cfn, since) -> list[str]:
+    """The baseline stack's completed operations (CREATE/UPDATE) since ``since``."""
+    try:
+        events = cfn.describe_stack_events(StackName="fleet-security-baseline")["StackEvents"]
+    except Exception:  # noqa: BLE001 - no stack yet
+        return []
+    return [e["ResourceStatus"] for e in events if e["ResourceType"] == "AWS::CloudFormation::Stack"
+            and e["ResourceStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE") and e["Timestamp"] >= since]
+
+
+def test_a_worker_lost_mid_wave_is_retried_on_the_other_and_deploys_each_stack_once(stack, api, tmp_path):
+    from datetime import datetime, timezone
+
+    import boto3
+    from localaws.profile import set_profile
+
+    from tests.support.celery_deploy import kill_worker_and_its_tasks, redeliver_unacked
+    from tests.support.gitrepo import commit
+
+    remote, url = fleet_remote(tmp_path / "fleet")
+    cfg = remote / "fleet.yaml"
+    cfg.write_text(cfg.read_text().replace('RetentionDays: "365"', 'RetentionDays: "400"'))  # a new digest
+    commit(remote, "retention 400")
+    prod = _prod_stacks(stack)
+    cfns = {name: _cfn(stack, account) for name, account in prod.items()}
+    # Stacks take 4 s per operation, so the rollout's last wave is still going when the worker dies.
+    set_profile(stack.aws_endpoint, {"cloudformation": {"in_progress_seconds": 4}})
+    try:
+        started = datetime.now(timezone.utc)
+        run_id = api.trigger(DAG, {"fleet_repo": url, "source_ref": "main"})
+        approve_from_second_process(stack, run_id,
+                                    still_running=lambda: api.run_state(DAG, run_id) in ("queued", "running"))
+        deadline, victim = time.time() + 600, None
+        while time.time() < deadline and victim is None:
+            ti = next(t for t in api.task_instances(DAG, run_id) if t["task_id"] == "prod.rollout")
+            assert api.run_state(DAG, run_id) == "running", _explain(stack, api, run_id)
+            if ti["state"] == "running" and ti.get("hostname"):
+                done = sum(bool(_done_since(c, started)) for c in cfns.values())
+                if 2 <= done < len(cfns):  # waves 1 and 2 done, the last wave under way
+                    victim = next(c for c in stack.components if c.env.get("FLEET_HOSTNAME") == ti["hostname"])
+                    deployed_by_lost_try = {n for n, c in cfns.items() if _done_since(c, started)}
+                    kill_worker_and_its_tasks(victim)
+                    break
+            time.sleep(0.5)
+        assert victim is not None, "the rollout never reached its last wave\n" + _explain(stack, api, run_id)
+
+        state, _ = _wait(api, run_id)
+        assert state == "success", _explain(stack, api, run_id)
+    finally:
+        set_profile(stack.aws_endpoint, "default")
+
+    tries = api.tries(DAG, run_id, "prod.rollout")
+    assert len(tries) >= 2 and tries[-1]["state"] == "success", tries
+    assert tries[-1]["hostname"] != victim.env["FLEET_HOSTNAME"]  # the retry ran on the other worker
+    # Every prod stack was updated exactly once by this run (its events), by whichever try.
+    assert {n: len(_done_since(c, started)) for n, c in cfns.items()} == {n: 1 for n in cfns}
+
+    # The run's rollout result and the ledger say which try deployed which account.
+    result = api.get(f"/api/v2/dags/{DAG}/dagRuns/{urllib_quote(run_id)}/taskInstances/prod.rollout/"
+                     f"xcomEntries/return_value")["value"]
+    result = json.loads(result) if isinstance(result, str) else result
+    by = {r["account_name"]: (r["status"], r["try_number"]) for w in result["waves"] for r in w["results"]}
+    assert {s for s, _ in by.values()} <= {"created", "updated"}, by  # none "skipped" or "unchanged"
+    assert {by[n][1] for n in deployed_by_lost_try} == {tries[0]["try_number"]}, by
+    ddb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    ledger = {i["account_name"]["S"]: (i["run_id"]["S"], int(i["try_number"]["N"]))
+              for page in ddb.get_paginator("scan").paginate(TableName="fleet-ledger") for i in page["Items"]
+              if i["account_name"]["S"] in prod}
+    assert ledger == {n: (run_id, by[n][1]) for n in prod}, ledger
+
+    # The killed try's message is still unacked in Redis; handed out again (as after the visibility
+    # timeout), it does not run the task again.
+    redelivered = redeliver_unacked(stack)
+    assert redelivered >= 1, "the killed try left no unacked message: was the worker killed mid-task?"
+    time.sleep(15)
+    assert len(api.tries(DAG, run_id, "prod.rollout")) == len(tries)
+    assert {n: len(_done_since(c, started)) for n, c in cfns.items()} == {n: 1 for n in cfns}
+    assert stack.redis().hlen("unacked") == 0, f"{redelivered} redelivered, still unacked after 15 s"
+
+
+def urllib_quote(value: str) -> str:
+    import urllib.parse
+
+    return urllib.parse.quote(value, safe="")

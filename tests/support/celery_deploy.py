@@ -103,3 +103,39 @@ def approve_from_second_process(stack, run_id: str, still_running, timeout: floa
             return  # the run ended before asking; the caller reports why
         time.sleep(2)
     raise AssertionError(f"no approval request for {run_id} within {timeout:.0f} s")
+
+
+def kill_worker_and_its_tasks(component) -> list[int]:
+    """SIGKILL a worker's process group and the process group of every task it runs (the task
+    supervisor starts its own), as a lost machine would: nothing gets to clean up. Returns the groups."""
+    import signal
+
+    import psutil
+
+    root = psutil.Process(component.proc.pid)
+    groups = {component.pgid}
+    for child in root.children(recursive=True):
+        try:
+            groups.add(os.getpgid(child.pid))
+        except ProcessLookupError:
+            pass
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    component.proc.wait(10)
+    return sorted(groups)
+
+
+def redeliver_unacked(stack) -> int:
+    """Hand every unacked task message back to its queue, as the Redis transport does once the
+    visibility timeout has passed (kombu's own restore, with a timeout of zero). Returns how many."""
+    from kombu import Connection
+
+    r = stack.redis()
+    tags = r.hkeys("unacked")
+    with Connection(f"{stack.redis_url}/{stack.redis_db}", transport_options={"visibility_timeout": 0}) as conn:
+        for tag in tags:
+            conn.default_channel.qos.restore_by_tag(tag)
+    return len(tags)
