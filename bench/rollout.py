@@ -122,9 +122,10 @@ def main() -> int:
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     from localaws.seed import seed_organization
 
-    seed_organization(endpoint, repo / "fleet.yaml")
-    print(f"seeded {(1 if args.skip_bare else 2) * args.accounts} accounts in {time.time() - t:.1f}s (local AWS in its own process)")
-    try:
+    try:  # from here on local AWS is stopped however the run ends (Ctrl-C during seeding too)
+        seed_organization(endpoint, repo / "fleet.yaml")
+        print(f"seeded {(1 if args.skip_bare else 2) * args.accounts} accounts in {time.time() - t:.1f}s "
+              f"(local AWS in its own process)")
         from fleet.aws import AwsContext
         from fleet.org import read_org
         from fleet.stages import prod, source
