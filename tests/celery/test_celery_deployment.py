@@ -29,10 +29,10 @@ HEARTBEAT_TIMEOUT = 30
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    celery_stack.check_services(CeleryStack(tmp_path_factory.getbasetemp()).pg,
-                                CeleryStack(tmp_path_factory.getbasetemp()).redis_url)
     s = CeleryStack(tmp_path_factory.mktemp("celery"), pg_db=f"fleet_celery_test_{uuid.uuid4().hex[:8]}",
                     redis_db=None, heartbeat_timeout=HEARTBEAT_TIMEOUT, visibility_timeout=3600)
+    # Before anything else: PostgreSQL or Redis not reachable fails here, with the reason.
+    celery_stack.check_services(s.pg, s.redis_url)
     try:
         with s:
             yield s
