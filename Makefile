@@ -4,15 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test up install clean bench
+.PHONY: demo test up up-celery install clean bench
 
 # Local AWS (localaws/, its own package) is installed next to the product for the demo and the
 # tests; the product's wheel and runtime requirements do not contain it.
-$(STAMP): requirements.txt constraints.txt pyproject.toml localaws/requirements.txt localaws/pyproject.toml \
-		scripts/install_tools.py
+$(STAMP): requirements.txt requirements-celery.txt constraints.txt pyproject.toml localaws/requirements.txt \
+		localaws/pyproject.toml scripts/install_tools.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r localaws/requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-celery.txt -r localaws/requirements.txt \
+		-c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e . -e ./localaws
 	$(BIN)/python scripts/install_tools.py
 	touch $(STAMP)
@@ -29,6 +30,10 @@ test: $(STAMP)
 
 up: $(STAMP)
 	bash scripts/up.sh
+
+# The CeleryExecutor deployment on this machine's PostgreSQL and Redis (README: "Running on Celery").
+up-celery: $(STAMP)
+	bash scripts/up_celery.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/gates.py

@@ -27,6 +27,8 @@ from fleet_airflow.sensors import ExternalApprovalSensor
 from fleet_airflow.verdicts import fail
 
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
+# Credentials for a git-URL fleet_repo (README: "Fleet repo from git"); absent: an anonymous remote.
+GIT_CONN_ID = os.environ.get("FLEET_GIT_CONN_ID", "fleet_git")
 DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
 APPROVAL_KEY_CONN_ID = "fleet_approval"
 
@@ -55,9 +57,11 @@ with DAG(
                   "retry_exponential_backoff": True},
     params={
         "fleet_repo": Param(DEFAULT_REPO, type="string",
-                            description="Folder of the fleet repository (holds fleet.yaml)"),
+                            description="The fleet repository (holds fleet.yaml): a git URL (https, ssh, "
+                                        "file://), or a folder every worker can read"),
         "source_ref": Param("", type="string",
-                            description="Git ref to snapshot; empty for the working tree"),
+                            description="Git ref to snapshot; empty for the working tree (a folder) or "
+                                        "the remote's HEAD (a git URL)"),
         "targets": Param([], type="array", items={"type": "string"},
                          description="Limit the prod rollout to these account names or ids; empty for all"),
         "dry_run": Param(False, type="boolean",
@@ -84,9 +88,12 @@ with DAG(
             """Validate the config and check the connection is the management account named in it."""
             from fleet.config import ConfigError
             from fleet.stages import source as stage
+            from fleet_airflow.gitsource import git_auth
 
+            # A git URL is cloned here and its ref resolved to a commit: the snapshot takes that commit.
+            repo, ref = stage.local_repo(params["fleet_repo"], params.get("source_ref"), git_auth(GIT_CONN_ID))
             try:
-                config = stage.read_config(Path(params["fleet_repo"]))
+                config = stage.read_config(repo)
             except ConfigError as exc:  # a bad config is a verdict: retrying cannot fix it
                 fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
             org = config.organization
@@ -95,14 +102,21 @@ with DAG(
             if targets and not params["targets"]:
                 print(f"triggered by {VENDED_ACCOUNTS.name}: prod targets {', '.join(targets)}")
             ctx = _ctx({"region": org.home_region, "pipeline_role": org.pipeline_role})
-            return stage.preflight(ctx, config, targets)
+            return {**stage.preflight(ctx, config, targets), "source_ref": ref}
 
         @task(multiple_outputs=True)
         def snapshot(settings: dict, params: dict | None = None) -> dict:
+            from fleet.gitsource import is_git_url
             from fleet.stages import source as stage
+            from fleet_airflow.gitsource import git_auth
 
-            bundle = stage.snapshot_and_upload(_ctx(settings), Path(params["fleet_repo"]),
-                                               ref=params.get("source_ref") or None)
+            ctx = _ctx(settings)
+            repo, ref = stage.local_repo(params["fleet_repo"], settings.get("source_ref"), git_auth(GIT_CONN_ID))
+            bundle = stage.snapshot_and_upload(ctx, repo, ref=ref)
+            if is_git_url(params["fleet_repo"]):
+                # The history scan runs in this task's clone; the build stage reads its findings from S3.
+                found = stage.scan_history(ctx, bundle, repo)
+                print(f"git history of {bundle.commit}: {len(found['findings'])} finding(s)")
             print(f"bundle {bundle.digest} commit {bundle.commit}: {bundle.files} files, "
                   f"{'uploaded' if bundle.uploaded else 'already in'} s3://{bundle.bucket}/{bundle.key}")
             return bundle.to_dict()
@@ -120,9 +134,14 @@ with DAG(
         def gates(settings: dict, bundle: dict, params: dict | None = None) -> dict:
             from fleet.stages import build as stage
 
+            from fleet.bundle import Bundle
+            from fleet.gitsource import is_git_url
+
             ctx = _ctx(settings)
-            verdict = stage.gates(ctx, _opened(ctx, bundle), Path(params["fleet_repo"]),
-                                  cleanse_history=params["cleanse_history"])
+            from_git = is_git_url(params["fleet_repo"])
+            verdict = stage.gates(ctx, _opened(ctx, bundle), None if from_git else Path(params["fleet_repo"]),
+                                  cleanse_history=params["cleanse_history"],
+                                  history=stage.stored_history(ctx, Bundle.from_dict(bundle)) if from_git else None)
             for f in verdict["findings"]:
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
                 print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
@@ -192,7 +211,7 @@ with DAG(
 
             ctx = _ctx(settings)
             result = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None,
-                                       rerun_failed_only=params["rerun_failed_only"])
+                                       rerun_failed_only=params["rerun_failed_only"], try_number=ti.try_number)
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]

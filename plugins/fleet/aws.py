@@ -5,6 +5,12 @@ The management account's session comes from the caller (an Airflow connection th
 assuming the organization's pipeline role; the assumed credentials are cached until shortly before
 they expire, so a rollout to 1,000 accounts makes one AssumeRole per account, not one per call.
 
+Both caches are bounded (least recently used first out), so a worker's memory does not grow with the
+fleet: a boto3 client costs about half a megabyte, and a rollout to 10,000 accounts with 20 at once
+needs only the clients of the accounts in flight. The client bound is far above ``max_concurrent``
+times the services an account uses, so a wave's accounts are not evicted while in use (and a client
+a thread still holds keeps working when evicted; only the next lookup builds a new one).
+
 Endpoints are never decided here: ``endpoint_url`` is whatever the connection says (local AWS in
 development, ``None`` on real AWS).
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +31,11 @@ from botocore.config import Config
 # throttling, which is what keeps a wide rollout from collapsing into TooManyRequests storms.
 DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 10}
 CREDENTIAL_MARGIN_SECONDS = 300
+# Clients: 20 accounts at once times a few services each, with room to spare. Credentials are a
+# few hundred bytes each: keeping many spares a second AssumeRole when the plan and the rollout
+# meet the same account within the credential lifetime, while still capping the worker's memory.
+MAX_CLIENTS = 256
+MAX_CREDENTIALS = 4096
 
 
 class AccessError(RuntimeError):
@@ -57,8 +69,10 @@ class AwsContext:
     config: Config = field(default_factory=retry_config)
     session_name: str = "fleet-pipeline"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _credentials: dict[str, _Credentials] = field(default_factory=dict, repr=False)
-    _clients: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    max_clients: int = MAX_CLIENTS
+    max_credentials: int = MAX_CREDENTIALS
+    _credentials: OrderedDict[str, _Credentials] = field(default_factory=OrderedDict, repr=False)
+    _clients: OrderedDict[tuple, Any] = field(default_factory=OrderedDict, repr=False)
     _caller: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -109,6 +123,10 @@ class AwsContext:
                 client = self.session.client(service, region_name=region, endpoint_url=endpoint,
                                              config=self.config, **creds)
                 self._clients[key] = client
+                while len(self._clients) > self.max_clients:
+                    self._clients.popitem(last=False)
+            else:
+                self._clients.move_to_end(key)
         return client
 
     def _assumed(self, principal: str, arn: str, sts: Callable[[], Any], session_name: str) -> dict[str, str]:
@@ -116,6 +134,7 @@ class AwsContext:
         with self._lock:
             cred = self._credentials.get(principal)
             if cred and cred.expires_at - CREDENTIAL_MARGIN_SECONDS > time.time():
+                self._credentials.move_to_end(principal)
                 return cred.values
         try:
             resp = sts().assume_role(RoleArn=arn, RoleSessionName=session_name)
@@ -126,10 +145,18 @@ class AwsContext:
                   "aws_session_token": c["SessionToken"]}
         with self._lock:
             self._credentials[principal] = _Credentials(values, c["Expiration"].timestamp())
+            self._credentials.move_to_end(principal)
+            while len(self._credentials) > self.max_credentials:
+                evicted, _ = self._credentials.popitem(last=False)
+                self._drop_clients(evicted)
             # Clients built on the old credentials must not outlive them.
-            for key in [k for k in self._clients if k[1] == principal]:
-                del self._clients[key]
+            self._drop_clients(principal)
         return values
+
+    def _drop_clients(self, principal: str) -> None:
+        """With the lock held: forget the clients built on ``principal``'s credentials."""
+        for key in [k for k in self._clients if k[1] == principal]:
+            del self._clients[key]
 
     @property
     def partition(self) -> str:

@@ -17,6 +17,9 @@ from fleet.stacks import DeployResult
 
 TABLE = "fleet-ledger"
 OK_STATUSES = {"created", "updated", "unchanged", "skipped", "rolled-back"}
+# Written just before a try deploys an account: if the try is lost (its worker killed), the retry
+# reads which try was deploying it and credits that try with a deployment it finds done.
+DEPLOYING = "deploying"
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Entry:
     updated_at: str = ""
     last_good_digest: str | None = None
     prior_good_digest: str | None = None  # the good digest before last_good: what a rollback returns to
+    try_number: int = 0  # the task try of run_id that wrote it (0: not known)
 
     def good_before(self, digest: str) -> str | None:
         """The last bundle that worked here other than ``digest``."""
@@ -84,8 +88,14 @@ class Ledger:
                 request = resp.get("UnprocessedKeys") or None
         return out
 
+    def mark_deploying(self, targets: Iterable, digest: str, run_id: str, try_number: int,
+                       previous: dict[str, Entry]) -> list[Entry]:
+        """Record that this try is about to deploy ``digest`` to ``targets`` (last good unchanged)."""
+        return self.record([(DeployResult(t.account_id, t.account_name, t.region, t.stack_name, DEPLOYING), digest)
+                            for t in targets], run_id, previous, try_number=try_number)
+
     def record(self, results: Iterable[tuple[DeployResult, str]], run_id: str,
-               previous: dict[str, Entry] | None = None) -> list[Entry]:
+               previous: dict[str, Entry] | None = None, *, try_number: int = 0) -> list[Entry]:
         """Write each (result, digest it deployed); a success also becomes the last known good digest."""
         previous = previous if previous is not None else {}
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -102,7 +112,7 @@ class Ledger:
                 last_good = before_good
             entries.append(Entry(r.account_id, r.region, r.stack_name, r.account_name, digest, r.status,
                                  error_class(r.error), r.error, round(r.seconds, 3), r.outputs, run_id, now,
-                                 last_good, prior))
+                                 last_good, prior, r.try_number or try_number))
         for i in range(0, len(entries), 25):  # BatchWriteItem's limit
             request = {self.table: [{"PutRequest": {"Item": _to_item(e)}} for e in entries[i:i + 25]]}
             while request:
@@ -120,6 +130,8 @@ def _to_item(e: Entry) -> dict:
             "bundle_digest": {"S": e.bundle_digest}, "status": {"S": e.status},
             "seconds": {"N": str(e.seconds)}, "run_id": {"S": e.run_id}, "updated_at": {"S": e.updated_at},
             "outputs": {"M": {k: {"S": v} for k, v in e.outputs.items()}}}
+    if e.try_number:
+        item["try_number"] = {"N": str(e.try_number)}
     for name in ("error_class", "error", "last_good_digest", "prior_good_digest"):
         value = getattr(e, name)
         if value:
@@ -132,4 +144,5 @@ def _from_item(item: dict) -> Entry:
     return Entry(s("account_id"), s("region"), s("stack_name"), s("account_name") or "", s("bundle_digest") or "",
                  s("status") or "", s("error_class"), s("error"), float(item.get("seconds", {}).get("N", 0)),
                  {k: v["S"] for k, v in item.get("outputs", {}).get("M", {}).items()}, s("run_id") or "",
-                 s("updated_at") or "", s("last_good_digest"), s("prior_good_digest"))
+                 s("updated_at") or "", s("last_good_digest"), s("prior_good_digest"),
+                 int(item.get("try_number", {}).get("N", 0)))

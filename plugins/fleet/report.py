@@ -111,8 +111,13 @@ def account_rows(deployments: list[dict], checks: list[dict] | None = None) -> l
         status = d["status"]
         if failed[(d["account_name"], d["region"])]:
             status = f"{status}, {failed[(d['account_name'], d['region'])]} checks failed"
-        rows.append({"account": d["account_name"], "account_id": d["account_id"], "region": d["region"],
-                     "status": status, "detail": d.get("error") or ""})
+        row = {"account": d["account_name"], "account_id": d["account_id"], "region": d["region"],
+               "status": status, "detail": d.get("error") or ""}
+        if d.get("try_number"):
+            row["try"] = d["try_number"]  # which try of the run deployed it (a retried rollout)
+            if d["status"] in ("created", "updated") and not row["detail"]:
+                row["detail"] = f"by try {d['try_number']}"
+        rows.append(row)
     return rows
 
 

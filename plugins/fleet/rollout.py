@@ -12,13 +12,14 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from fleet import stacks
 from fleet.aws import AwsContext
 from fleet.bundle import OpenBundle
 from fleet.config import Wave
 from fleet.deploy import baseline_targets, deploy_all
-from fleet.ledger import Entry, Ledger, entry_key
+from fleet.ledger import DEPLOYING, Entry, Ledger, entry_key
 from fleet.org import LiveAccount
 
 # Opens another bundle of the same bucket by digest: how a rollback reaches the last good bundle.
@@ -103,10 +104,11 @@ def _skipped(t: stacks.StackTarget, why: str) -> stacks.DeployResult:
 
 
 def partition(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str,
-              previous: dict[str, Entry], *, rerun_failed_only: bool = False, max_concurrent: int = 10
-              ) -> tuple[list[stacks.StackTarget], list[stacks.DeployResult]]:
+              previous: dict[str, Entry], *, rerun_failed_only: bool = False, max_concurrent: int = 10,
+              run_id: str = "") -> tuple[list[stacks.StackTarget], list[stacks.DeployResult]]:
     """Split targets into (to deploy, skipped). Skipped: the ledger says this digest is applied and the
-    stack agrees (a complete state); with ``rerun_failed_only``, everything but failures and never-tried."""
+    stack agrees (a complete state); with ``rerun_failed_only``, everything but failures and never-tried.
+    An account an earlier try of this same run deployed is not "skipped": its result is that try's."""
     todo: list[stacks.StackTarget] = []
     candidates: list[stacks.StackTarget] = []
     skipped: list[stacks.DeployResult] = []
@@ -123,7 +125,13 @@ def partition(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: st
         with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(candidates)))) as pool:
             states = list(pool.map(lambda t: stacks.describe_stack(ctx, t), candidates))
         for t, stack in zip(candidates, states):
-            if stack and stack["StackStatus"] in stacks.COMPLETE:
+            entry = previous[entry_key(t.account_id, t.region, t.stack_name)]
+            if stack and stack["StackStatus"] in stacks.COMPLETE and run_id and entry.run_id == run_id \
+                    and entry.status in ("created", "updated"):
+                skipped.append(stacks.DeployResult(
+                    t.account_id, t.account_name, t.region, t.stack_name, entry.status, outputs=entry.outputs,
+                    stack_status=stack["StackStatus"], seconds=entry.seconds, try_number=entry.try_number or None))
+            elif stack and stack["StackStatus"] in stacks.COMPLETE:
                 skipped.append(_skipped(t, stack["StackStatus"]))
             else:
                 todo.append(t)
@@ -134,10 +142,12 @@ def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], di
               max_concurrent: int | Sequence[int], failure_tolerance: int | Sequence[int],
               deploy: Callable = stacks.deploy, on_wave: Callable[[WaveResult], None] | None = None,
               ledger: Ledger | None = None, run_id: str = "", rerun_failed_only: bool = False,
-              open_bundle: BundleOpener | None = None, log: Callable[[str], None] = print) -> RolloutResult:
+              open_bundle: BundleOpener | None = None, log: Callable[[str], None] = print,
+              try_number: int = 0) -> RolloutResult:
     """Waves in order. With a ledger: skip what is already applied, record every result, and when a
     wave halts (and ``open_bundle`` can reach earlier bundles), put its accounts back on their last
-    known good bundle."""
+    known good bundle. With ``try_number`` (the task's try), every result and ledger entry names the
+    try of this run that deployed it, across retries."""
     result = RolloutResult()
     tolerances = _per_wave(failure_tolerance, len(waves))
     concurrency = _per_wave(max_concurrent, len(waves))
@@ -145,10 +155,14 @@ def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], di
         max_concurrent = concurrency[i]
         previous = ledger.get_many(entry_key(t.account_id, t.region, t.stack_name) for t in wave) if ledger else {}
         todo, skipped = partition(ctx, wave, digest, previous, rerun_failed_only=rerun_failed_only,
-                                  max_concurrent=max_concurrent) if ledger else (list(wave), [])
+                                  max_concurrent=max_concurrent, run_id=run_id) if ledger else (list(wave), [])
+        if ledger and try_number and todo:
+            ledger.mark_deploying(todo, digest, run_id, try_number, previous)
         deployed = deploy_all(ctx, todo, digest, max_concurrent=max_concurrent, deploy=deploy)
+        if try_number:
+            deployed = [credit_earlier_try(ctx, r, previous, digest, run_id, try_number) for r in deployed]
         if ledger:
-            ledger.record([(r, digest) for r in deployed], run_id, previous)
+            ledger.record([(r, digest) for r in deployed], run_id, previous, try_number=try_number)
         order = {(t.account_id, t.region, t.stack_name): n for n, t in enumerate(wave)}
         results = sorted(deployed + skipped, key=lambda r: order[(r.account_id, r.region, r.stack_name)])
         wave_result = WaveResult(i, results, tolerances[i])
@@ -165,6 +179,42 @@ def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], di
             result.not_started = list(dict.fromkeys(t.account_name for later in waves[i + 1:] for t in later))
             break
     return result
+
+
+def credit_earlier_try(ctx: AwsContext, r: stacks.DeployResult, previous: dict[str, Entry], digest: str,
+                       run_id: str, try_number: int) -> stacks.DeployResult:
+    """A result of this try as the account's truth: "unchanged" where an earlier, lost try of this run
+    was deploying this digest and the stack's last operation completed after that try began, is that
+    try's deployment (created or updated, per the stack's events)."""
+    if r.try_number is None:
+        r.try_number = try_number
+    entry = previous.get(entry_key(r.account_id, r.region, r.stack_name))
+    if r.status != "unchanged" or entry is None or entry.status != DEPLOYING or entry.run_id != run_id \
+            or entry.bundle_digest != digest or not entry.try_number or entry.try_number >= try_number:
+        return r
+    done = _last_stack_operation(ctx, r)
+    if done is None:
+        return r
+    kind, when = done
+    if when >= datetime.fromisoformat(entry.updated_at):
+        r.status, r.try_number = ("created" if kind == "CREATE" else "updated"), entry.try_number
+    return r
+
+
+def _last_stack_operation(ctx: AwsContext, r: stacks.DeployResult) -> tuple[str, datetime] | None:
+    """("CREATE" | "UPDATE", when) of the stack's latest completed operation, from its events."""
+    cfn = ctx.client("cloudformation", r.account_id, r.region)
+    try:
+        for page in cfn.get_paginator("describe_stack_events").paginate(StackName=r.stack_name):
+            for e in page["StackEvents"]:  # newest first
+                if e.get("ResourceType") == "AWS::CloudFormation::Stack" and e.get("ResourceStatus") in (
+                        "CREATE_COMPLETE", "UPDATE_COMPLETE"):
+                    when = e["Timestamp"]
+                    return e["ResourceStatus"].split("_")[0], when if when.tzinfo else when.replace(
+                        tzinfo=timezone.utc)
+    except Exception:  # noqa: BLE001 - without events the result stays as this try saw it
+        return None
+    return None
 
 
 def _per_wave(value: int | Sequence[int], n: int) -> list[int]:

@@ -62,6 +62,9 @@ class DeployResult:
     error: str | None = None
     stack_status: str | None = None
     seconds: float = 0.0
+    # The task try of the run that deployed it, when the rollout knows its tries (a retry reports the
+    # accounts an earlier try deployed as deployed by that try, not as skipped or unchanged).
+    try_number: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

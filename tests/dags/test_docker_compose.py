@@ -41,7 +41,7 @@ def test_airflow_services_share_one_environment_with_the_celery_executor(compose
 
 def test_the_common_environment_of_the_official_file(compose):
     env = compose["x-airflow-common"]["environment"]
-    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://") and "@postgres/" in env[
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg://") and "@postgres/" in env[
         "AIRFLOW__CELERY__RESULT_BACKEND"]
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
     assert env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"  # the scheduler's healthcheck needs it
@@ -149,10 +149,31 @@ def test_every_dollar_is_an_interpolation_or_escaped():
 def test_the_image_installs_the_pinned_requirements():
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert dockerfile.startswith("# ") and "FROM apache/airflow:3.3.2-python3.11" in dockerfile
-    assert "-r /opt/fleet/requirements.txt -c /opt/fleet/constraints.txt" in dockerfile
+    assert "-r /opt/fleet/requirements.txt -r /opt/fleet/requirements-celery.txt \\\n    -c /opt/fleet/constraints.txt" \
+        in dockerfile
     assert "apache-airflow==3.3.2" in (REPO / "requirements.txt").read_text().splitlines()
     assert "install_tools.py --dest /home/airflow/.local/bin" in dockerfile  # writable by the airflow user
     assert re.search(r"^USER airflow$", dockerfile, re.M)  # back to the image's user after apt-get
+
+
+def test_drivers_and_timeouts_match_the_tested_celery_stack(compose):
+    """What `make up-celery` runs in CI (scripts/celery_stack.py) is what the compose file sets."""
+    env = compose["x-airflow-common"]["environment"]
+    stack = (REPO / "scripts" / "celery_stack.py").read_text()
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"].startswith("postgresql+asyncpg://")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg://")
+    assert 'self.sql_url("asyncpg")' in stack and '"db+" + self.sql_url("psycopg")' in stack
+    for name in ("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT",
+                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT", "AIRFLOW__API_AUTH__JWT_SECRET"):
+        assert name in env and f'"{name}"' in stack, name
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"].startswith("${AIRFLOW_JWT_SECRET:?")
+    pins = (REPO / "requirements-celery.txt").read_text().split()
+    constraints = (REPO / "constraints.txt").read_text().split()
+    for pin in ("apache-airflow-providers-celery==3.26.0", "celery==5.6.3", "kombu==5.6.2", "redis==6.4.0",
+                "psycopg2-binary==2.9.13", "asyncpg==0.32.0"):
+        assert pin in pins and pin in constraints, pin
+    assert "psycopg[binary]==3.3.9" in pins and "psycopg==3.3.9" in constraints
 
 
 def test_make_up_script():

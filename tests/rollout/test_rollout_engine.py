@@ -22,13 +22,14 @@ def failing_in(names: set[str]):
     return deploy
 
 
-def run(ctx, bundle, *, tolerance=0, deploy=stacks.deploy, rerun_failed_only=False, run_id="r"):
+def run(ctx, bundle, *, tolerance=0, deploy=stacks.deploy, rerun_failed_only=False, run_id="r", try_number=0):
     waves = prod.waves(ctx, bundle)
     ledger = Ledger(ctx)
     ledger.ensure_table()
     return rollout.run_waves(ctx, waves, bundle.digest, max_concurrent=4, failure_tolerance=tolerance,
                              deploy=deploy, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
-                             open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=lambda *_: None)
+                             open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=lambda *_: None,
+                             try_number=try_number)
 
 
 def statuses(result) -> dict[str, str]:
@@ -180,3 +181,37 @@ def test_a_stack_that_rolls_back_in_aws_halts_its_wave_and_a_rerun_recreates_it(
     assert not again.halted and statuses(again)["app-prod-02"] == "created"  # deleted, then created afresh
     stack = fleet_ctx.client("cloudformation", failing).describe_stacks(StackName="fleet-security-baseline")
     assert stack["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_a_retried_try_reports_what_the_lost_try_deployed(fleet_ctx, tmp_path):
+    """A worker lost mid-rollout: the retry credits the lost try with every account it deployed (the
+    report and the ledger say which try deployed which account), and deploys each stack once."""
+    a = make_bundle(fleet_ctx, tmp_path, "a", "365")
+    waves = prod.waves(fleet_ctx, a)
+    ledger = Ledger(fleet_ctx)
+    ledger.ensure_table()
+    # Try 1 finished waves 1 and 2, marked wave 3 as deploying, executed three of its accounts and was lost.
+    rollout.run_waves(fleet_ctx, waves[:2], a.digest, max_concurrent=4, failure_tolerance=0, ledger=ledger,
+                      run_id="lost", try_number=1, log=lambda *_: None)
+    previous = ledger.get_many(f"{t.account_id}#{t.region}#{t.stack_name}" for t in waves[2])
+    ledger.mark_deploying(waves[2], a.digest, "lost", 1, previous)
+    for t in waves[2][:3]:
+        assert stacks.deploy(fleet_ctx, t, a.digest).status == "created"
+
+    retry = run(fleet_ctx, a, run_id="lost", try_number=2)
+    by = {r.account_name: (r.status, r.try_number) for w in retry.waves for r in w.results}
+    first_try = [t.account_name for w in waves[:2] for t in w] + [t.account_name for t in waves[2][:3]]
+    assert {by[n] for n in first_try} == {("created", 1)}, by
+    assert {by[t.account_name] for t in waves[2][3:]} == {("created", 2)}, by
+    ledger_says = {e.account_name: (e.status, e.try_number, e.run_id) for e in ledger.scan()}
+    assert {ledger_says[n] for n in first_try} == {("created", 1, "lost")}
+    assert {ledger_says[t.account_name] for t in waves[2][3:]} == {("created", 2, "lost")}
+    for w in waves:  # every stack created exactly once
+        for t in w:
+            events = fleet_ctx.client("cloudformation", t.account_id).describe_stack_events(
+                StackName=t.stack_name)["StackEvents"]
+            done = [e for e in events if e["ResourceType"] == "AWS::CloudFormation::Stack"
+                    and e["ResourceStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")]
+            assert len(done) == 1, (t.account_name, done)
+    # Another run finds it all applied: skipped, as before.
+    assert set(statuses(run(fleet_ctx, a, run_id="next", try_number=1)).values()) == {"skipped"}

@@ -71,6 +71,11 @@ _META = [
      "secrets_gate.py"),
     ("secrets:scan-failed", "error", "detect-secrets failed on a file or history blob.",
      "secrets_gate.py"),
+    ("secrets:history-unavailable", "error", "The git history could not be scanned: the fleet repo "
+     "folder is not readable where the build ran, or the Source stage's clone or scan failed.",
+     "stages/build.py"),
+    ("secrets:no-history", "warning", "The fleet repo is a plain folder, not a git checkout: there "
+     "is no history to scan.", "stages/build.py"),
     ("lint:cfn-lint-crashed", "error", "cfn-lint raised on one template; the others still run.",
      "lint.py"),
     ("lint:yamllint/unreadable", "error", "A YAML file is not readable as UTF-8.", "lint.py"),

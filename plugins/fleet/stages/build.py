@@ -10,11 +10,16 @@ from fleet.aws import AwsContext
 from fleet.bundle import OpenBundle
 from fleet.gates import run_gates
 from fleet.gates.cleanse import cleanse
+from fleet.gates.findings import Finding
 
 
-def gates(ctx: AwsContext, bundle: OpenBundle, repo: Path | None, *, cleanse_history: bool = False) -> dict:
+def gates(ctx: AwsContext, bundle: OpenBundle, repo: Path | None, *, cleanse_history: bool = False,
+          history: dict | None = None) -> dict:
     """The findings of every gate, stored beside the bundle.
 
+    The history scan runs over ``repo`` (a plain folder this worker can read), or comes as
+    ``history``: what the Source task's scan of its clone stored (``stages.source.scan_history``),
+    when the fleet repo is a git URL. A scan that cannot run is an error finding, never a skip.
     A secret in history fails the build and leaves a purge plan beside the bundle; with
     ``cleanse_history`` the source remote's history is rewritten and rescanned (the secret must
     still be rotated).
@@ -23,11 +28,11 @@ def gates(ctx: AwsContext, bundle: OpenBundle, repo: Path | None, *, cleanse_his
     # Access Analyzer, and the gate says so in one warning instead of passing in silence.
     report = run_gates(bundle.root, history=False, aws_client=ctx.client("accessanalyzer"))
     findings = [f.to_dict() for f in report.findings]
-    purge_plan = None
-    if repo is not None and _in_git(repo):
-        history = run_gates(repo, history=True, gates={"secrets"})
-        findings += [f.to_dict() for f in history.findings if f.commit]
-        purge_plan = history.purge_plan
+    if history is not None:
+        history_found, purge_plan = list(history.get("findings", [])), history.get("purge_plan")
+    else:
+        history_found, purge_plan = history_findings(repo)
+    findings += history_found
     doc = {"digest": bundle.digest, "findings": findings,
            "errors": sum(f["severity"] == "error" for f in findings),
            "warnings": sum(f["severity"] == "warning" for f in findings), "summary": report.summary}
@@ -37,10 +42,56 @@ def gates(ctx: AwsContext, bundle: OpenBundle, repo: Path | None, *, cleanse_his
         doc["purge_plan"] = f"s3://{bundle.bucket}/{prefix}/purge-plan.json"
         s3.put_object(Bucket=bundle.bucket, Key=f"{prefix}/purge-plan.json",
                       Body=json.dumps(purge_plan, indent=1).encode())
-        if cleanse_history:
+        if cleanse_history and repo is not None:
             doc["cleansed"] = cleanse_remote(repo, purge_plan)
+        elif cleanse_history:
+            doc["cleansed"] = {"ok": False, "error": "the fleet repo is a git URL: cleanse its remote with "
+                                                    "`fleet cleanse` from a clone (the build stage has none)"}
     s3.put_object(Bucket=bundle.bucket, Key=f"{prefix}/findings.json", Body=json.dumps(doc, indent=1).encode())
     return doc
+
+
+def history_key(bundle) -> str:
+    """Where the Source task stores its history scan: beside the bundle, per commit."""
+    return f"bundles/{bundle.digest}/history-{bundle.commit or 'none'}.json"
+
+
+def stored_history(ctx: AwsContext, bundle) -> dict:
+    """The Source task's history scan of a git-URL fleet repo; missing, it is an error finding."""
+    try:
+        body = ctx.client("s3").get_object(Bucket=bundle.bucket, Key=history_key(bundle))["Body"].read()
+    except Exception as exc:  # noqa: BLE001 - NoSuchKey and access errors alike: not scanned
+        where = f"s3://{bundle.bucket}/{history_key(bundle)}"
+        return {"findings": [_history_finding(
+            "error", "secrets:history-unavailable", where,
+            f"{where}: the Source stage's git history scan is not there ({exc}); run the pipeline "
+            f"again from Source")], "purge_plan": None}
+    return json.loads(body)
+
+
+def history_findings(repo: Path | None) -> tuple[list[dict], dict | None]:
+    """(the secrets gate's history findings, its purge plan) for ``repo``; a repo whose history
+    cannot be scanned gives an error finding, a plain folder outside git a warning."""
+    where = str(repo) if repo is not None else "fleet_repo"
+    if repo is None or not Path(repo).is_dir():
+        return [_history_finding("error", "secrets:history-unavailable", where,
+                                 f"{where}: the fleet repo folder is not readable here, so its git history "
+                                 f"was not scanned for secrets; give fleet_repo as a git URL on a "
+                                 f"multi-worker deployment")], None
+    if not _in_git(Path(repo)):
+        return [_history_finding("warning", "secrets:no-history", where,
+                                 f"{where}: not a git checkout, so there is no history to scan for "
+                                 f"secrets (only the files were scanned)")], None
+    try:
+        history = run_gates(Path(repo), history=True, gates={"secrets"})
+    except Exception as exc:  # noqa: BLE001 - any failure to scan is a finding, never a silent pass
+        return [_history_finding("error", "secrets:history-unavailable", where,
+                                 f"{where}: the git history scan failed: {exc}")], None
+    return [f.to_dict() for f in history.findings if f.commit], history.purge_plan
+
+
+def _history_finding(severity: str, rule: str, where: str, message: str) -> dict:
+    return Finding("secrets", rule, severity, where, None, None, message).to_dict()
 
 
 def cleanse_remote(repo: Path, purge_plan: dict) -> dict:

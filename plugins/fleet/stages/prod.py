@@ -80,7 +80,7 @@ def record_automatic_approval(ctx: AwsContext, bundle: OpenBundle, run_id: str, 
 
 
 def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[str] | None = None,
-                rerun_failed_only: bool = False, log: Callable[[str], None] = print) -> dict:
+                rerun_failed_only: bool = False, log: Callable[[str], None] = print, try_number: int = 0) -> dict:
     """The waves in order, through the ledger; a halted wave is put back on its last good bundle."""
     planned = waves(ctx, bundle, only)
     tolerances, concurrency = wave_settings(bundle.config, planned)
@@ -96,5 +96,6 @@ def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: 
 
     result = rollout.run_waves(ctx, planned, bundle.digest, max_concurrent=concurrency, failure_tolerance=tolerances,
                                on_wave=on_wave, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
-                               open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=log)
+                               open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=log,
+                               try_number=try_number)
     return result.to_dict()
