@@ -4,6 +4,9 @@ the same stages and task functions without a DAG run (tests/stages/test_pipeline
 
 from __future__ import annotations
 
+import functools
+import os
+
 import pytest
 
 from fleet import source
@@ -12,6 +15,7 @@ from fleet.org import read_org
 from fleet.config import load_config
 
 from tests.support import REPO
+from tests.support.bundles import fleet_repo
 from tests.support.dags import Approver, run_dag
 
 pytestmark = pytest.mark.e2e
@@ -20,6 +24,13 @@ STACK = "fleet-security-baseline"
 
 
 def ctx() -> AwsContext:
+    """One context per local AWS endpoint: its clients and assumed-role credentials are cached, and
+    the checks below look into a dozen accounts (a new context per look cost about a minute)."""
+    return _context(os.environ["AWS_ENDPOINT_URL"])
+
+
+@functools.cache
+def _context(endpoint_url: str) -> AwsContext:
     return AwsContext.from_environment("us-east-1")
 
 
@@ -49,8 +60,11 @@ def catalog_versions() -> list[dict]:
     return sc.list_provisioning_artifacts(ProductId=pid)["ProvisioningArtifactDetails"]
 
 
-def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
-    state, tasks = run_dag(fleet_dag, approver=Approver())
+def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag, tmp_path):
+    # The sample fleet in a git repository of its own: the secrets gate scans the source repository's
+    # whole history (every ref), and the project's own repository holds whatever its branches hold.
+    conf = {"fleet_repo": str(fleet_repo(tmp_path))}
+    state, tasks = run_dag(fleet_dag, conf=conf, approver=Approver())
     assert state == "success", tasks
     ids = accounts_by_name()
     deployed = ["beta-test", "canary-01", "canary-02", *prod_names()]
@@ -68,7 +82,7 @@ def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
         assert stack(ids[name]) is None, name
     versions = catalog_versions()
     assert len(versions) == 1
-    snap = source.snapshot(REPO / "include")
+    snap = source.snapshot(conf["fleet_repo"])
     assert versions[0]["Name"].endswith(snap.digest[:12])
     sc = ctx().client("servicecatalog")
     portfolio = [p for p in sc.list_portfolios()["PortfolioDetails"] if p["DisplayName"] == "Shared Services"]
@@ -78,7 +92,7 @@ def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
 
     # The same bundle again: everything is already there, nothing is created twice, and the empty
     # plan is approved automatically (no human asked).
-    state, tasks = run_dag(fleet_dag, approver=Approver())
+    state, tasks = run_dag(fleet_dag, conf=conf, approver=Approver())
     assert state == "success", tasks
     assert tasks["prod.auto_approve"] == "success" and tasks["prod.approval"] == "skipped"
     assert len(catalog_versions()) == 1
