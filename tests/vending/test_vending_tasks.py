@@ -1,6 +1,6 @@
 """account_vending's cases through its own task functions and the readiness sensor and trigger,
 without a DAG run (tests/support/vending.py runs them in order): the deferral, a readiness timeout,
-throttling, the Control Tower back end. test_vending_dag.py keeps one real run (and its rerun)."""
+throttling, the Control Tower back end. test_vending_dag.py keeps one real run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from fleet.vending_log import RequestLog
 from fleet_airflow.triggers import AccountReadinessTrigger
 
 from tests.support.vending import NEW, REALISTIC_FAST, TAKEN, count_throttling, vend
-
 
 
 def test_the_sensor_defers_and_its_trigger_sees_every_state(vending_env, vending_dag, behaviour):
