@@ -138,6 +138,7 @@ def test_a_failed_detection_keeps_the_drift_it_found_and_otherwise_is_unknown():
         assert sum(row["resource_counts"].values()) == 3  # every page read
 
 
+@pytest.mark.e2e
 def test_fleet_drift_dag_succeeds_in_sync_fails_on_drift_and_can_only_record(ctx, deploy, aws_server, airflow_db,
                                                                            monkeypatch):
     """One DAG run (the drifted sweep); in sync and record-only through the DAG's own task functions."""

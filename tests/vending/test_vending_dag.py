@@ -5,10 +5,14 @@ cases run that way too (test_vending_tasks.py)."""
 
 from __future__ import annotations
 
+import pytest
+
 from fleet.vending_log import RequestLog
 
 from tests.support.dags import run_vending, xcom
 from tests.support.vending import EXISTING, NEW, REALISTIC_FAST, TAKEN, org_emails, vend
+
+pytestmark = pytest.mark.e2e
 
 
 def asset_events(dr):
