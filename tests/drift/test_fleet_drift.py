@@ -1,10 +1,12 @@
-"""fleet.drift: the sweep over the fleet, its report, and the fleet_drift DAG end to end."""
+"""fleet.drift: the sweep over the fleet, its report, and the fleet_drift DAG (one run end to end)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from fleet import drift, stacks
 from fleet.config import load_config
@@ -136,33 +138,43 @@ def test_a_failed_detection_keeps_the_drift_it_found_and_otherwise_is_unknown():
         assert sum(row["resource_counts"].values()) == 3  # every page read
 
 
+@pytest.mark.e2e
 def test_fleet_drift_dag_succeeds_in_sync_fails_on_drift_and_can_only_record(ctx, deploy, aws_server, airflow_db,
                                                                            monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
+    """One DAG run (the drifted sweep); in sync and record-only through the DAG's own task functions."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tests.support.dags import parse_dag, xcom
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws_server.endpoint_url))
     deployed = deploy(["beta-test", "canary-01"])
+    dag = parse_dag("fleet_drift")
+    detect, report = dag.get_task("detect").python_callable, dag.get_task("report").python_callable
+    params = {"fleet_repo": str(REPO / "include"), "fail_on_drift": True, "max_concurrent": 20}
 
-    def run(conf=None):
-        bag = DagBag(str(REPO / "dags"))  # a fresh parse per run: dag.test(run_conf=...) sticks to the DAG object
-        assert not bag.import_errors, bag.import_errors
-        dr = bag.get_dag("fleet_drift").test(run_conf=conf)
-        return dr, str(dr.state), {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
-
-    dr, state, states = run()
-    assert state == "success" and set(states.values()) == {"success"}, states
+    # In sync: the report task passes, and the detect task stored both reports under the run id.
+    ctx.client("s3").create_bucket(Bucket=BUCKET)  # the artifacts_bucket task's job
+    in_sync = "scheduled__2026-11-28T05:00:00+00:00"
+    summary = detect(params=params, run_id=in_sync)
+    assert (summary["drifted"], summary["unknown"]) == (0, 0)
+    assert report(summary, params=params) is None
     keys = [o["Key"] for o in ctx.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="drift/")["Contents"]]
-    assert sorted(keys) == [drift.report_prefix(dr.run_id) + n for n in ("report.json", "report.txt")]
+    assert sorted(keys) == [drift.report_prefix(in_sync) + n for n in ("report.json", "report.txt")]
 
+    # Drift: the run fails in its report task, after the report is stored.
     ctx.client("s3", deployed["canary-01"].account_id).put_bucket_encryption(
         Bucket=deployed["canary-01"].outputs["AuditBucketName"], ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-    dr, state, states = run()
-    assert state == "failed"
+    dr = dag.test()
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert str(dr.state) == "failed"
     assert states == {"preflight": "success", "artifacts_bucket": "success", "detect": "success", "report": "failed"}
     stored = json.loads(ctx.client("s3").get_object(
         Bucket=BUCKET, Key=drift.report_prefix(dr.run_id) + "report.json")["Body"].read())
     assert stored["summary"]["drifted"] == 1 and stored["stacks"][0]["account_name"] == "canary-01"
 
-    dr, state, states = run({"fail_on_drift": False})
-    assert state == "success" and states["report"] == "success"
+    # Record only: the same summary passes the report task with fail_on_drift off, and fails it on.
+    drifted = xcom(dr, "detect")
+    assert report(drifted, params={**params, "fail_on_drift": False}) is None
+    with pytest.raises(AirflowFailException, match="1 drifted"):
+        report(drifted, params=params)

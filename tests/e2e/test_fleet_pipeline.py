@@ -1,20 +1,21 @@
-"""The account_fleet_pipeline DAG end to end on local AWS, read back through the AWS APIs."""
+"""The account_fleet_pipeline DAG end to end on local AWS, read back through the AWS APIs: the happy
+path and its idempotent rerun, kept as DAG runs. The failure and dry-run cases run
+the same stages and task functions without a DAG run (tests/stages/test_pipeline_cases.py)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
+import functools
+import os
 
 import pytest
 
-from fleet import approval, source
+from fleet import source
 from fleet.aws import AwsContext
 from fleet.org import read_org
 from fleet.config import load_config
 
 from tests.support import REPO
+from tests.support.bundles import fleet_repo
 from tests.support.dags import Approver, run_dag
 
 pytestmark = pytest.mark.e2e
@@ -23,6 +24,13 @@ STACK = "fleet-security-baseline"
 
 
 def ctx() -> AwsContext:
+    """One context per local AWS endpoint: its clients and assumed-role credentials are cached, and
+    the checks below look into a dozen accounts (a new context per look cost about a minute)."""
+    return _context(os.environ["AWS_ENDPOINT_URL"])
+
+
+@functools.cache
+def _context(endpoint_url: str) -> AwsContext:
     return AwsContext.from_environment("us-east-1")
 
 
@@ -52,8 +60,11 @@ def catalog_versions() -> list[dict]:
     return sc.list_provisioning_artifacts(ProductId=pid)["ProvisioningArtifactDetails"]
 
 
-def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
-    state, tasks = run_dag(fleet_dag, approver=Approver())
+def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag, tmp_path):
+    # The sample fleet in a git repository of its own: the secrets gate scans the source repository's
+    # whole history (every ref), and the project's own repository holds whatever its branches hold.
+    conf = {"fleet_repo": str(fleet_repo(tmp_path))}
+    state, tasks = run_dag(fleet_dag, conf=conf, approver=Approver())
     assert state == "success", tasks
     ids = accounts_by_name()
     deployed = ["beta-test", "canary-01", "canary-02", *prod_names()]
@@ -71,7 +82,7 @@ def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
         assert stack(ids[name]) is None, name
     versions = catalog_versions()
     assert len(versions) == 1
-    snap = source.snapshot(REPO / "include")
+    snap = source.snapshot(conf["fleet_repo"])
     assert versions[0]["Name"].endswith(snap.digest[:12])
     sc = ctx().client("servicecatalog")
     portfolio = [p for p in sc.list_portfolios()["PortfolioDetails"] if p["DisplayName"] == "Shared Services"]
@@ -81,7 +92,7 @@ def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
 
     # The same bundle again: everything is already there, nothing is created twice, and the empty
     # plan is approved automatically (no human asked).
-    state, tasks = run_dag(fleet_dag, approver=Approver())
+    state, tasks = run_dag(fleet_dag, conf=conf, approver=Approver())
     assert state == "success", tasks
     assert tasks["prod.auto_approve"] == "success" and tasks["prod.approval"] == "skipped"
     assert len(catalog_versions()) == 1
@@ -92,108 +103,3 @@ def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag):
     reports = ctx().client("s3").list_objects_v2(Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
                                                  Prefix="reports/")["Contents"]
     assert len([r for r in reports if r["Key"].endswith("report.json")]) == 2
-
-
-def git_repo_with_secret(tmp_path: Path) -> Path:
-    repo = tmp_path / "fleet-repo"
-    shutil.copytree(REPO / "include", repo)
-    key = "AKIA" + "QYLPMN5HHHFPZAM2"  # split so this test file is not itself a finding
-    (repo / "templates" / "notes.txt").write_text(f"aws_access_key_id = {key}\n")
-    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"],
-                ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "fleet"]):
-        subprocess.run(["git", "-C", str(repo), *cmd], check=True)
-    return repo
-
-
-def test_planted_secret_fails_build_and_nothing_is_deployed(fleet_env, fleet_dag, tmp_path):
-    repo = git_repo_with_secret(tmp_path)
-    state, tasks = run_dag(fleet_dag, conf={"fleet_repo": str(repo)})
-    assert state == "failed"
-    assert tasks["build.gates"] == "failed"
-    assert tasks["beta.deploy"] in {"upstream_failed", "skipped"}
-    ids = accounts_by_name()
-    assert all(stack(ids[a.name]) is None for a in FLEET.accounts)
-    findings = json.loads(ctx().client("s3").get_object(
-        Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
-        Key=f"bundles/{source.snapshot(repo).digest}/findings.json")["Body"].read())
-    assert any(f["gate"] == "secrets" and f["file"] == "templates/notes.txt" for f in findings["findings"])
-    assert "QYLPMN5HHHFPZAM2" not in json.dumps(findings)
-
-
-def test_rejected_approval_leaves_prod_untouched(fleet_env, fleet_dag):
-    approver = Approver(approve=False, reason="change freeze")
-    state, tasks = run_dag(fleet_dag, approver=approver)
-    assert state == "failed"
-    assert tasks["prod.approval"] == "failed"
-    assert tasks["gamma.integration_tests"] == "success"
-    ids = accounts_by_name()
-    assert stack(ids["beta-test"]) is not None
-    assert all(stack(ids[name]) is None for name in prod_names())
-    store = approval.S3Store(ctx(), source.artifacts_bucket("123456789012", "us-east-1"))
-    records = store.list(approval.decisions_prefix(approver.run_id))
-    assert [store.get(k)["decision"] for k in records] == ["reject"]
-    sc = ctx().client("servicecatalog")
-    assert [v for v in sc.search_products_as_admin()["ProductViewDetails"]
-            if v["ProductViewSummary"]["Owner"] != "AWS Control Tower"] == []  # only the Account Factory
-
-
-def test_dry_run_plans_but_deploys_nothing(fleet_env, fleet_dag):
-    state, tasks = run_dag(fleet_dag, conf={"dry_run": True})
-    assert state == "success", tasks
-    assert tasks["build.gates"] == "success" and tasks["prod.plan"] == "success"
-    assert tasks["beta.deploy"] == "skipped" and tasks["prod.approval"] == "skipped"
-    assert tasks["prod.rollout"] == "skipped" and tasks["prod.service_catalog"] == "skipped"
-    ids = accounts_by_name()
-    # (A plan of a new stack is a CREATE change set, which AWS holds in an empty REVIEW_IN_PROGRESS stack.)
-    assert all(stack(ids[a.name]) is None for a in FLEET.accounts)
-    plans = ctx().client("s3").list_objects_v2(Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
-                                               Prefix="plans/")["Contents"]
-    plan = json.loads(ctx().client("s3").get_object(Bucket=source.artifacts_bucket("123456789012", "us-east-1"),
-                                                    Key=plans[0]["Key"])["Body"].read())
-    assert plan["summary"].startswith("8 accounts: 8 change") and not plan["empty"]
-    assert {r["account_name"] for r in plan["accounts"]} == set(prod_names())
-    assert all(r["adds"] == 8 and r["iam_changes"] == 1 for r in plan["accounts"])
-
-
-def test_secret_in_history_fails_build_and_cleansing_purges_the_remote(fleet_env, fleet_dag, tmp_path):
-    git = lambda cwd, *a: subprocess.run(["git", "-C", str(cwd), "-c", "user.email=t@example.com",  # noqa: E731
-                                          "-c", "user.name=t", *a], check=True, capture_output=True, text=True)
-    repo = git_repo_with_secret(tmp_path)
-    (repo / "templates" / "notes.txt").unlink()  # gone from the tree, still in history
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "remove the key")
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
-    git(repo, "remote", "add", "origin", str(remote))
-
-    state, tasks = run_dag(fleet_dag, conf={"fleet_repo": str(repo), "cleanse_history": True})
-    assert state == "failed" and tasks["build.gates"] == "failed"
-    bucket = source.artifacts_bucket("123456789012", "us-east-1")
-    digest = source.snapshot(repo).digest
-    doc = json.loads(ctx().client("s3").get_object(Bucket=bucket, Key=f"bundles/{digest}/findings.json")["Body"].read())
-    history = [f for f in doc["findings"] if f["gate"] == "secrets" and f["commit"]]
-    assert history and history[0]["file"] == "templates/notes.txt"
-    assert doc["cleansed"]["ok"] and doc["cleansed"]["remaining_findings"] == 0
-    # The remote's history no longer holds the key on any ref.
-    log = git(remote, "log", "--all", "-p").stdout
-    assert "QYLPMN5HHHFPZAM2" not in log and "notes.txt" in log
-
-
-def test_a_failing_first_wave_halts_the_rollout_and_the_report_names_every_account(fleet_env, fleet_dag):
-    # A real CloudFormation failure: a role of the same name already exists in the canary prod account.
-    ids = accounts_by_name()
-    ctx().client("iam", ids["app-prod-01"]).create_role(RoleName="fleet-audit", AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                                 "Action": "sts:AssumeRole"}]}))
-    state, tasks = run_dag(fleet_dag, approver=Approver())
-    assert state == "failed" and tasks["prod.rollout"] == "failed"
-    assert tasks["prod.service_catalog"] == "upstream_failed"
-    assert all(stack(ids[n]) is None for n in prod_names()[1:])  # later waves untouched
-    bucket = source.artifacts_bucket("123456789012", "us-east-1")
-    key = next(o["Key"] for o in ctx().client("s3").list_objects_v2(Bucket=bucket, Prefix="reports/")["Contents"]
-               if o["Key"].endswith("report.json"))
-    doc = json.loads(ctx().client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    prod = {row["account"]: row for row in doc["stages"]["prod"]["accounts"]}
-    assert set(prod) == set(prod_names())
-    assert prod["app-prod-01"]["status"] == "failed" and "fleet-audit" in prod["app-prod-01"]["detail"]
-    assert {prod[n]["status"] for n in prod_names()[1:]} == {"not started"}
