@@ -56,16 +56,24 @@ with DAG(
     params={
         "fleet_repo": Param(DEFAULT_REPO, type="string",
                             description="Folder of the fleet repository (holds fleet.yaml)"),
-        "source_ref": Param("", type="string",
-                            description="Git ref to snapshot; empty for the working tree"),
-        "targets": Param([], type="array", items={"type": "string"},
-                         description="Limit the prod rollout to these account names or ids; empty for all"),
+        # Optional Params are nullable with a None default: the trigger form marks every other
+        # type as required, and an empty string does not count as a value there.
+        "source_ref": Param(None, type=["null", "string"],
+                            description="Git ref to snapshot (a commit, branch or tag); empty for the working tree"),
+        "targets": Param(None, type=["null", "array"], items={"type": "string"},
+                         description="Limit the prod rollout to these account names or ids (one a line); "
+                                     "empty for all"),
         "dry_run": Param(False, type="boolean",
                          description="Source, Build and the fleet-wide plan only: nothing is deployed"),
         "rerun_failed_only": Param(False, type="boolean",
                                    description="Prod: deploy only to accounts whose last attempt failed "
                                                "or never ran (per the ledger)"),
-        "approval_ui": Param(None, type=["null", "boolean"],
+        # Three states, so a dropdown whose empty state says what it means (a switch shows it as "off").
+        "approval_ui": Param(None, type=["null", "boolean"], enum=[None, True, False],
+                             values_display={"None": "as the fleet config says (approval.ui)",
+                                             "null": "as the fleet config says (approval.ui)",
+                                             "true": "on: also in Required actions",
+                                             "false": "off: `fleet approve` only"},
                              description="Also offer the prod decision in the Airflow UI (Required actions); "
                                          "empty: as approval.ui in the fleet config says"),
         "cleanse_history": Param(False, type="boolean",
@@ -91,7 +99,7 @@ with DAG(
                 fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
             org = config.organization
             # Scheduled by account_vending: roll out to the accounts it just made (unless the Param says).
-            targets = list(params["targets"]) or vended_account_ids(triggering_asset_events)
+            targets = list(params["targets"] or []) or vended_account_ids(triggering_asset_events)
             if targets and not params["targets"]:
                 print(f"triggered by {VENDED_ACCOUNTS.name}: prod targets {', '.join(targets)}")
             ctx = _ctx({"region": org.home_region, "pipeline_role": org.pipeline_role})
@@ -99,10 +107,14 @@ with DAG(
 
         @task(multiple_outputs=True)
         def snapshot(settings: dict, params: dict | None = None) -> dict:
+            from fleet.source import SourceError
             from fleet.stages import source as stage
 
-            bundle = stage.snapshot_and_upload(_ctx(settings), Path(params["fleet_repo"]),
-                                               ref=params.get("source_ref") or None)
+            try:
+                bundle = stage.snapshot_and_upload(_ctx(settings), Path(params["fleet_repo"]),
+                                                   ref=params.get("source_ref") or None)
+            except SourceError as exc:  # a bad ref or a git failure: retrying cannot fix it
+                fail(f"source snapshot failed: {exc}")
             print(f"bundle {bundle.digest} commit {bundle.commit}: {bundle.files} files, "
                   f"{'uploaded' if bundle.uploaded else 'already in'} s3://{bundle.bucket}/{bundle.key}")
             return bundle.to_dict()

@@ -36,6 +36,13 @@ def _ctx(settings: dict):
     return context_from_settings(AWS_CONN_ID, settings)
 
 
+def _name_map_index(request: dict) -> None:
+    """Give a mapped task's map_index_template its account name (Airflow renders it from the context)."""
+    from airflow.sdk import get_current_context
+
+    get_current_context()["account_name"] = request["name"]
+
+
 def _fleet(settings: dict):
     from fleet.config import load_config
 
@@ -54,11 +61,16 @@ with DAG(
                   "weight_rule": WeightRule.UPSTREAM},
     params={
         "fleet_repo": Param(DEFAULT_REPO, type="string", description="Folder of the fleet repository (holds fleet.yaml)"),
-        "accounts": Param([], type="array",
+        # Nullable so the trigger form can be submitted empty. The OU cannot be an enum: the config is
+        # not read at parse time, so the plan task checks it and names the config's OUs when wrong.
+        "accounts": Param(None, type=["null", "array"],
                           items={"type": "object", "required": ["name", "email", "ou"],
                                  "properties": {"name": {"type": "string"}, "email": {"type": "string"},
-                                                "ou": {"type": "string"}, "tags": {"type": "object"}}},
-                          description="Accounts to vend: [{name, email, ou, tags}]. Empty: the fleet config's "
+                                                "ou": {"type": "string",
+                                                       "description": "an OU declared under ous in fleet.yaml"},
+                                                "tags": {"type": "object"}}},
+                          description="Accounts to vend: [{name, email, ou, tags}], ou one of the OUs under ous "
+                                      "in fleet.yaml (checked when the run starts). Empty: the fleet config's "
                                       "accounts that are not in the organization yet"),
         "readiness_timeout_minutes": Param(None, type=["null", "number"], minimum=0,
                                            description="Empty: vending.readiness_timeout_minutes from the config"),
@@ -113,11 +125,13 @@ with DAG(
     @task_group(group_id="vend")
     def vend(request: dict):
 
-        @task(pool=ACCOUNT_OPS, retries=3)
+        # The grid names each mapped request by its account, not by its map index.
+        @task(pool=ACCOUNT_OPS, retries=3, map_index_template="{{ account_name }}")
         def request_account(request: dict, settings: dict, run_id: str | None = None) -> dict:
             """CreateAccount / ProvisionProduct unless the account exists or is already under way."""
             from fleet import accounts
 
+            _name_map_index(request)
             fleet = _fleet(settings)
             out = accounts.request_account(_ctx(settings), accounts.Request.of(request), vending=fleet.vending,
                                            run_id=run_id)
@@ -134,12 +148,13 @@ with DAG(
             region_name=settings["region"], pipeline_role=settings["pipeline_role"], aws_conn_id=AWS_CONN_ID,
             pool=ACCOUNT_OPS)
 
-        @task(pool=ACCOUNT_OPS)
+        @task(pool=ACCOUNT_OPS, map_index_template="{{ account_name }}")
         def set_up(request: dict, ready: dict, settings: dict, run_id: str | None = None) -> dict:
             """OU, tags, SCPs, guardrail services, baseline stacks; "already" steps change nothing."""
             from fleet import account_setup
             from fleet.vending_log import RequestLog
 
+            _name_map_index(request)
             ctx = _ctx(settings)
             log = RequestLog(ctx)
             try:
