@@ -264,19 +264,22 @@ with DAG(
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def run_report(ti=None, run_id: str | None = None, dag_run=None) -> dict:
-        """Always runs: the ops view of every stage and account, stored beside the bundle in S3.
+        """Always runs: the ops view of every stage and account, stored beside the bundle in S3 and
+        shown on the Fleet page (``/fleet/runs/<run id>``, the task's "Run report" link).
 
         It pulls what it needs itself, because an upstream stage that failed left no XCom to pass in.
         """
         from airflow.sdk import get_current_context
 
         from fleet_airflow.report import REPORTED_TASKS, write_report
+        from fleet_airflow.verdicts import REASON_KEY
 
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
         xcoms = {t: ti.xcom_pull(task_ids=t) for t in REPORTED_TASKS}
+        reasons = {t: ti.xcom_pull(task_ids=t, key=REASON_KEY) for t, s in states.items() if str(s) == "failed"}
         preflight_settings = xcoms.get("source.preflight")
         ctx = _ctx(preflight_settings) if preflight_settings else None
-        report = write_report(ctx, run_id, states, xcoms)
+        report = write_report(ctx, run_id, states, xcoms, reasons)
         if report["location"]:
             context = get_current_context()
             RunReportLink.persist_location(context, context["task"], ctx=ctx, location=report["location"])
@@ -284,8 +287,12 @@ with DAG(
         if report["status"] == "failed":
             # The report is the DAG's last task, so its state is the run's state: a failed stage must
             # not end as a green run just because its report was written.
-            fail(f"the run failed; report at {report['location']}")
-        return {"report": report["location"], "status": report["status"]}
+            first = report["report"]["failures"][0] if report["report"]["failures"] else None
+            where = f"{first['stage']} stage, task {first['task']}: {first['reason']}" if first else "see the stages"
+            stored = (f"report: /fleet/runs/{run_id} ({report['location']})" if report["location"] else
+                      "the report was not stored (the run stopped before its bundle was made)")
+            fail(f"the run failed at the {where}; {stored}")
+        return {"report": report["location"], "page": f"/fleet/runs/{run_id}", "status": report["status"]}
 
     build >> beta >> gamma >> prod
     [prod, build] >> attach(run_report(), RunReportLink())
