@@ -17,6 +17,7 @@ from fleet import approval, source
 from fleet.accounts import OUTCOMES
 from fleet.aws import AwsContext, error_code
 from fleet.config import FleetConfig
+from fleet.ledger import TABLE as LEDGER_TABLE
 from fleet.ledger import Entry, Ledger
 from fleet.report import safe_key
 from fleet.vending_log import TABLE as REQUESTS_TABLE
@@ -27,15 +28,17 @@ STATUSES = ("in_sync", "behind", "failed", "drifted", "never_deployed")
 class FleetView:
     """One fleet's state; ``config`` says which accounts and stacks there should be."""
 
-    def __init__(self, ctx: AwsContext, config: FleetConfig):
+    def __init__(self, ctx: AwsContext, config: FleetConfig, *, bucket: str | None = None,
+                 ledger_table: str = LEDGER_TABLE, requests_table: str = REQUESTS_TABLE):
         self.ctx, self.config = ctx, config
         org = config.organization
-        self.bucket = source.artifacts_bucket(org.management_account, org.home_region)
+        self.bucket = bucket or source.artifacts_bucket(org.management_account, org.home_region)
+        self.ledger_table, self.requests_table = ledger_table, requests_table
 
     # -- raw reads -----------------------------------------------------------------------------------
     def ledger(self) -> list[Entry]:
         try:
-            return Ledger(self.ctx).scan()
+            return Ledger(self.ctx, self.ledger_table).scan()
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":  # no rollout yet
                 return []
@@ -99,6 +102,10 @@ class FleetView:
     def run_report(self, run_id: str) -> dict | None:
         return self._json(f"reports/{safe_key(run_id)}/report.json")
 
+    def plan(self, run_id: str) -> dict | None:
+        """The prod plan of a run (``plans/<run>/plan.json``)."""
+        return self._json(f"plans/{safe_key(run_id)}/plan.json")
+
     def latest_rollout(self) -> dict | None:
         """The waves of the most recent run report that has a prod rollout."""
         reports = sorted(self._keys("reports/"), key=lambda o: o["LastModified"], reverse=True)
@@ -142,7 +149,7 @@ class FleetView:
     def vending(self) -> list[dict]:
         ddb = self.ctx.client("dynamodb")
         try:
-            pages = ddb.get_paginator("scan").paginate(TableName=REQUESTS_TABLE)
+            pages = ddb.get_paginator("scan").paginate(TableName=self.requests_table)
             records = [json.loads(i["doc"]["S"]) for page in pages for i in page["Items"]]
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
