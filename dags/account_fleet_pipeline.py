@@ -17,6 +17,7 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
+from fleet_airflow.alerts import FleetFailureNotifier
 from fleet_airflow.assets import VENDED_ACCOUNTS, vended_account_ids
 from fleet_airflow.environment import EnvironmentStage
 from fleet_airflow.hitl import FleetUIApprovalOperator
@@ -51,6 +52,8 @@ with DAG(
                                  assets=[VENDED_ACCOUNTS]),
     catchup=False,
     max_active_runs=1,  # two rollouts of the same fleet at once would race on the same stacks
+    # One SNS message per failed run (alerts.topic in the fleet config), naming the failing stage.
+    on_failure_callback=FleetFailureNotifier(aws_conn_id=AWS_CONN_ID),
     default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(seconds=30),
                   "retry_exponential_backoff": True},
     params={
@@ -202,15 +205,26 @@ with DAG(
                                          or ti.xcom_pull(task_ids="prod.auto_approve")):
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
+            import time
+
+            from fleet.fleetview import FleetView
+            from fleet_airflow.alerts import alert, metrics
+
             ctx = _ctx(settings)
-            result = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None,
+            opened = _opened(ctx, bundle)
+            started = time.monotonic()
+            result = stage.run_rollout(ctx, opened, run_id=run_id, only=settings.get("targets") or None,
                                        rerun_failed_only=params["rerun_failed_only"])
+            metrics(ctx, opened.config, rollout_seconds=time.monotonic() - started,
+                    statuses=FleetView(ctx, opened.config).accounts()["counts"])
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]
-                fail(f"rollout halted: failed {', '.join(failed)}; put back on last good: "
-                     f"{sum(len(w['rolled_back']) for w in result['waves'])} stacks; never touched: "
-                     f"{', '.join(result['not_started']) or 'none'}")
+                why = (f"rollout halted: failed {', '.join(failed)}; put back on last good: "
+                       f"{sum(len(w['rolled_back']) for w in result['waves'])} stacks; never touched: "
+                       f"{', '.join(result['not_started']) or 'none'}")
+                alert(ctx, opened.config, "wave_halted", dag_id=ti.dag_id, run_id=run_id, reason=why)
+                fail(why)
             return result
 
         @task

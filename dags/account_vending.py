@@ -22,6 +22,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param, TriggerRule, WeightRule, task, task_group
 
+from fleet_airflow.alerts import FleetFailureNotifier
 from fleet_airflow.assets import VENDED_ACCOUNTS
 from fleet_airflow.hooks import context_from_settings
 from fleet_airflow.pools import ACCOUNT_OPS
@@ -54,6 +55,7 @@ with DAG(
     description="Create AWS accounts, wait until they are usable, and make them fleet members",
     schedule=None,  # on demand: from the UI with the accounts Param, or by the API
     catchup=False,
+    on_failure_callback=FleetFailureNotifier(aws_conn_id=AWS_CONN_ID),  # one SNS message per failed run
     default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(seconds=30),
                   "retry_exponential_backoff": True,
                   # Finish the accounts already under way before starting new ones: with the pool's
@@ -192,10 +194,11 @@ with DAG(
         return new
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(settings: dict, requests: list[dict]) -> list[dict]:
-        """Every request and its one outcome; fails the run when any request failed."""
+    def report(settings: dict, requests: list[dict], run_id: str | None = None) -> list[dict]:
+        """Every request and its one outcome; fails the run when any request failed (one alert each)."""
         from fleet import accounts
         from fleet.vending_log import RequestLog
+        from fleet_airflow.alerts import alert
 
         outcomes = accounts.final_outcomes(RequestLog(_ctx(settings)), [accounts.Request.of(r) for r in requests])
         for o in outcomes:
@@ -205,6 +208,10 @@ with DAG(
         print(f"{len(outcomes)} request(s): {counts['created']} created, {counts['existed']} existed, "
               f"{counts['failed']} failed")
         failed = [o for o in outcomes if o["outcome"] == "failed"]
+        for o in failed:
+            alert(_ctx(settings), _fleet(settings), "vending_failed", dag_id="account_vending", run_id=run_id,
+                  reason=f"account {o['name']} <{o['email']}>: {o.get('reason')}",
+                  detail={"name": o["name"], "email": o["email"], "stage": o.get("stage")})
         if failed:
             fail("; ".join(f"{o['name']}: {o['reason']}" for o in failed))
         return outcomes

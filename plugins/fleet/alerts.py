@@ -41,14 +41,29 @@ def message(event: str, *, dag_id: str, run_id: str, reason: str, link: str, det
     return {"subject": subject[:SUBJECT_LIMIT], "body": body}
 
 
+def compose(alerts: Alerts, event: str, *, dag_id: str, run_id: str, reason: str,
+            detail: dict | None = None) -> tuple[str, str]:
+    """(subject, message text) of an alert, the text being JSON with the report link."""
+    msg = message(event, dag_id=dag_id, run_id=run_id, reason=reason, link=report_url(alerts, run_id, dag_id),
+                  detail=detail)
+    return msg["subject"], json.dumps(msg["body"], indent=1, default=str)
+
+
 def publish(ctx: AwsContext, alerts: Alerts, event: str, *, dag_id: str, run_id: str, reason: str,
             detail: dict | None = None) -> str:
     """Publish one alert; returns the SNS message id."""
-    msg = message(event, dag_id=dag_id, run_id=run_id, reason=reason, link=report_url(alerts, run_id, dag_id),
-                  detail=detail)
-    text = json.dumps(msg["body"], indent=1, default=str)
-    return ctx.client("sns").publish(TopicArn=topic_arn(ctx, alerts), Subject=msg["subject"],
-                                     Message=text)["MessageId"]
+    subject, text = compose(alerts, event, dag_id=dag_id, run_id=run_id, reason=reason, detail=detail)
+    return ctx.client("sns").publish(TopicArn=topic_arn(ctx, alerts), Subject=subject, Message=text)["MessageId"]
+
+
+def run_failure_reason(report: dict | None, fallback: str) -> str:
+    """Why a pipeline run failed, from its run report's failures (the first failed task and its verdict)."""
+    failed = [f for f in (report or {}).get("failures", []) if f.get("state") == "failed"]
+    if not failed:
+        return fallback
+    first = failed[0]
+    more = f" (and {len(failed) - 1} more failed task(s))" if len(failed) > 1 else ""
+    return f"{first['stage']} stage, task {first['task']}: {first['reason']}{more}"
 
 
 def approval_overdue(requested_at: str, timeout_hours: float, now: datetime | None = None) -> bool:
