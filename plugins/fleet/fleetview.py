@@ -224,3 +224,83 @@ def _parse(value: str | None) -> datetime | None:
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
+
+
+class CachedView:
+    """A FleetView whose reads are served from a snapshot at most ``max_age`` seconds old.
+
+    A page load must not wait on a scan of the whole ledger: a read older than ``max_age`` returns
+    the snapshot it has and refreshes it in a background thread (one refresh per read at a time);
+    only the very first read of each kind waits. ``as_of`` says how old what the page shows is.
+    Filters (OU, status) apply to the snapshot, so filtering never reads AWS again.
+    """
+
+    def __init__(self, view: FleetView, max_age: float = 30.0, clock=None):
+        import threading
+        import time
+
+        self.view, self.max_age = view, max_age
+        self.config, self.bucket = view.config, view.bucket
+        self._clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[float, object]] = {}
+        self._refreshing: set[str] = set()
+
+    def _get(self, name: str, read):
+        import threading
+
+        if self.max_age <= 0:  # no snapshot: every read goes to AWS (scripts and tests that need it now)
+            value = read()
+            self._values[name] = (self._clock(), value)
+            return value
+        with self._lock:
+            hit = self._values.get(name)
+            stale = hit is None or self._clock() - hit[0] > self.max_age
+            start_refresh = hit is not None and stale and name not in self._refreshing
+            if start_refresh:
+                self._refreshing.add(name)
+        if hit is None:
+            value = read()
+            with self._lock:
+                self._values[name] = (self._clock(), value)
+            return value
+        if start_refresh:
+            threading.Thread(target=self._refresh, args=(name, read), daemon=True, name=f"fleetview-{name}").start()
+        return hit[1]
+
+    def _refresh(self, name: str, read) -> None:
+        try:
+            value = read()
+            with self._lock:
+                self._values[name] = (self._clock(), value)
+        finally:
+            with self._lock:
+                self._refreshing.discard(name)
+
+    def as_of(self, name: str = "accounts") -> float | None:
+        """Seconds since the snapshot of ``name`` was read (None: not read yet)."""
+        hit = self._values.get(name)
+        return None if hit is None else self._clock() - hit[0]
+
+    def accounts(self, *, ou: str | None = None, status: str | None = None) -> dict:
+        full = self._get("accounts", self.view.accounts)
+        rows = [r for r in full["accounts"] if (not ou or r["ou"] == ou) and (not status or r["status"] == status)]
+        return {**full, "accounts": rows}
+
+    def latest_rollout(self) -> dict | None:
+        return self._get("rollout", self.view.latest_rollout)
+
+    def approvals(self) -> list[dict]:
+        return self._get("approvals", self.view.approvals)
+
+    def vending(self) -> list[dict]:
+        return self._get("vending", self.view.vending)
+
+    def drift(self) -> dict | None:
+        return self._get("drift", self.view.drift)
+
+    def run_report(self, run_id: str) -> dict | None:
+        return self.view.run_report(run_id)  # one object: always read fresh
+
+    def plan(self, run_id: str) -> dict | None:
+        return self.view.plan(run_id)

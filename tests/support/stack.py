@@ -54,7 +54,8 @@ class AirflowStack:
                     "AIRFLOW__API_AUTH__JWT_SECRET": "fleet-ui-test-jwt-secret-0123456789abcdef",
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
                     "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_endpoint),
-                    "FLEET_REPO": str(REPO / "include")}
+                    "FLEET_REPO": str(REPO / "include"),
+                    "FLEET_PAGE_MAX_AGE": "0"}  # the Fleet API reads AWS on every request: tests check it at once
 
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,

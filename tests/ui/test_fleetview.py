@@ -145,3 +145,51 @@ def test_nothing_yet_reads_as_empty_not_as_an_error(seeded_fleet):
                             requests_table="no-requests")
     assert v.ledger() == [] and v.vending() == [] and v.drift() is None and v.latest_rollout() is None
     assert v.approvals() == [] and v.run_report("r") is None
+
+
+class Counting:
+    """A stand-in FleetView whose accounts() counts its reads and can be made slow."""
+
+    def __init__(self):
+        import threading
+
+        self.config, self.bucket, self.reads = None, "b", 0
+        self.release = threading.Event()
+        self.release.set()
+
+    def accounts(self):
+        self.release.wait(5)
+        self.reads += 1
+        return {"counts": {}, "ous": [], "current_digest": None,
+                "accounts": [{"ou": "Prod", "status": "failed", "n": self.reads},
+                             {"ou": "Beta", "status": "in_sync", "n": self.reads}]}
+
+
+def test_the_cached_view_serves_its_snapshot_and_refreshes_it_in_the_background():
+    import time
+
+    now = [0.0]
+    inner = Counting()
+    cached = fleetview.CachedView(inner, max_age=15, clock=lambda: now[0])
+    assert cached.accounts()["accounts"][0]["n"] == 1 and inner.reads == 1  # the first read waits
+    now[0] = 10
+    assert cached.accounts(ou="Prod")["accounts"] == [{"ou": "Prod", "status": "failed", "n": 1}]
+    assert inner.reads == 1 and cached.as_of() == 10  # young enough: no read, filtered in memory
+    inner.release.clear()
+    now[0] = 20
+    assert cached.accounts()["accounts"][0]["n"] == 1  # stale: served at once, refresh started
+    assert cached.accounts()["accounts"][0]["n"] == 1 and inner.reads == 1  # one refresh at a time
+    inner.release.set()
+    for _ in range(100):
+        if cached.accounts()["accounts"][0]["n"] == 2:
+            break
+        time.sleep(0.02)
+    assert cached.accounts()["accounts"][0]["n"] == 2 and inner.reads == 2
+
+
+def test_no_max_age_reads_every_time():
+    inner = Counting()
+    cached = fleetview.CachedView(inner, max_age=0)
+    cached.accounts()
+    cached.accounts(status="failed")
+    assert inner.reads == 2

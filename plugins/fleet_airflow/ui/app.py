@@ -19,18 +19,21 @@ from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fleet.approval import safe_key
-from fleet.fleetview import STATUSES, FleetView
+from fleet.fleetview import STATUSES, CachedView, FleetView
 from fleet_airflow.ui import page
 
 PREFIX = "/fleet"
 DEFAULT_REPO = Path(__file__).resolve().parents[3] / "include"
-CACHE_SECONDS = 30.0  # the config and the AWS context, not the data: every request reads fresh data
+CONFIG_SECONDS = 300.0  # how long the config and the AWS context are reused before being read again
+# How old the data a page shows may be before a background refresh starts (FLEET_PAGE_MAX_AGE):
+# a scan of a 1,000-account ledger must not sit in every page load (README, "Operator's guide").
+MAX_AGE_SECONDS = float(os.environ.get("FLEET_PAGE_MAX_AGE", "15"))
 
 _lock = threading.Lock()
-_cached: dict[str, tuple[float, FleetView]] = {}
+_cached: dict[str, tuple[float, CachedView]] = {}
 
 
-def fleet_view() -> FleetView:
+def fleet_view() -> CachedView:
     """The fleet of ``FLEET_REPO`` (default: the sample repository beside the plugins), through the
     ``FLEET_AWS_CONN_ID`` connection (default ``aws_default``), as the DAGs reach it."""
     from fleet.config import ConfigError, load_config
@@ -41,19 +44,24 @@ def fleet_view() -> FleetView:
     key = f"{repo}|{conn}"
     with _lock:
         hit = _cached.get(key)
-        if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+        if hit and time.monotonic() - hit[0] < CONFIG_SECONDS:
             return hit[1]
         try:
             config = load_config(repo / "fleet.yaml")
         except ConfigError as exc:
             raise HTTPException(status_code=500, detail=f"the fleet config (FLEET_REPO={repo}) is not valid: {exc}")
         org = config.organization
-        view = FleetView(fleet_context(conn, org.home_region, org.pipeline_role), config)
+        fresh = FleetView(fleet_context(conn, org.home_region, org.pipeline_role), config)
+        if hit:  # keep the snapshot: a new config or context must not make the next page load cold
+            view = hit[1]
+            view.view, view.config, view.bucket = fresh, config, fresh.bucket
+        else:
+            view = CachedView(fresh, max_age=MAX_AGE_SECONDS)
         _cached[key] = (time.monotonic(), view)
         return view
 
 
-ViewDep = Annotated[FleetView, Depends(fleet_view)]
+ViewDep = Annotated[FleetView | CachedView, Depends(fleet_view)]
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -126,7 +134,7 @@ def index(view: ViewDep, ou: Annotated[str | None, Query()] = None,
     _check_filters(view, ou, status)
     return page.fleet_page(accounts=view.accounts(ou=ou, status=status), rollout=view.latest_rollout(),
                            approvals=view.approvals(), vending=view.vending(), drift=view.drift(),
-                           ou=ou, status=status)
+                           ou=ou, status=status, as_of=getattr(view, "as_of", lambda: None)())
 
 
 @app.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -58,7 +58,7 @@ def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
 
 
 def fleet_page(*, accounts: dict, rollout: dict | None, approvals: list[dict], vending: list[dict],
-               drift: dict | None, ou: str | None, status: str | None) -> str:
+               drift: dict | None, ou: str | None, status: str | None, as_of: float | None = None) -> str:
     counts = "".join(
         f"<a class='count{' on' if s == status else ''}' data-status='{s}' href='?{urlencode({'status': s, **({'ou': ou} if ou else {})})}'>"
         f"<b>{accounts['counts'][s]}</b>{_s(s)}</a>" for s in STATUSES)
@@ -74,7 +74,8 @@ def fleet_page(*, accounts: dict, rollout: dict | None, approvals: list[dict], v
                                  f"{_s(st['status'])}" + (" <b class=s-drifted>drifted</b>" if st["drifted"] else "")
                                  + (f" <span class=muted>{e(st['error'])}</span>" if st.get("error") else "")
                                  for st in a["stacks"])] for a in accounts["accounts"]]
-    body = [f"<h1>Fleet</h1><p class=muted>latest bundle {_short(accounts['current_digest'])}; "
+    age = f"data read {int(as_of)} s ago; " if as_of is not None else ""
+    body = [f"<h1>Fleet</h1><p class=muted>{age}latest bundle {_short(accounts['current_digest'])}; "
             f"JSON: <a href='api/accounts'>accounts</a>, <a href='api/rollout'>rollout</a>, "
             f"<a href='api/approvals'>approvals</a>, <a href='api/vending'>vending</a>, "
             f"<a href='api/drift'>drift</a></p>",
