@@ -21,7 +21,7 @@ from pathlib import Path
 from tests.support import REPO, aws_connection
 
 USERS = {"admin": "admin", "platform-lead": "admin"}  # user -> role
-PASSWORD = "fleet-ui-test-password"
+PASSWORD = "fleet-ui-test-password"  # pragma: allowlist secret
 
 
 def free_port() -> int:
@@ -51,7 +51,8 @@ class AirflowStack:
                     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                     "AIRFLOW__API__PORT": str(self.port),
                     "AIRFLOW__API__BASE_URL": self.url,
-                    "AIRFLOW__API_AUTH__JWT_SECRET": "fleet-ui-test-jwt-secret-0123456789abcdef",
+                    # a fixed secret, so tokens stay valid across the components
+                    "AIRFLOW__API_AUTH__JWT_SECRET": "fleet-ui-jwt-0123456789abcdef",  # pragma: allowlist secret
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
                     "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_endpoint),
                     "FLEET_REPO": str(REPO / "include"),

@@ -25,7 +25,8 @@ def subscribe(ctx, topic: str) -> str:
 
 
 def received(ctx, url: str) -> list[dict]:
-    msgs = ctx.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    msgs = ctx.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                             WaitTimeSeconds=1).get("Messages", [])
     return [json.loads(m["Body"]) for m in msgs]
 
 

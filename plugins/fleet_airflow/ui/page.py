@@ -59,9 +59,11 @@ def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
 
 def fleet_page(*, accounts: dict, rollout: dict | None, approvals: list[dict], vending: list[dict],
                drift: dict | None, ou: str | None, status: str | None, as_of: float | None = None) -> str:
-    counts = "".join(
-        f"<a class='count{' on' if s == status else ''}' data-status='{s}' href='?{urlencode({'status': s, **({'ou': ou} if ou else {})})}'>"
-        f"<b>{accounts['counts'][s]}</b>{_s(s)}</a>" for s in STATUSES)
+    def query(s: str) -> str:
+        return urlencode({"status": s, **({"ou": ou} if ou else {})})
+
+    counts = "".join(f"<a class='count{' on' if s == status else ''}' data-status='{s}' href='?{query(s)}'>"
+                     f"<b>{accounts['counts'][s]}</b>{_s(s)}</a>" for s in STATUSES)
     ou_options = "".join(f"<option{' selected' if o == ou else ''}>{e(o)}</option>" for o in accounts["ous"])
     st_options = "".join(f"<option{' selected' if s == status else ''}>{e(s)}</option>" for s in STATUSES)
     form = (f"<form method=get>OU <select name=ou><option value=''>all</option>{ou_options}</select> "
@@ -142,7 +144,8 @@ def run_page(report: dict, *, plan: dict | None, approval: dict | None) -> str:
                         [[e(f["stage"]), f"<span class=mono>{e(f['task'])}</span>", _s(f["state"]), e(f["reason"])]
                          for f in report["failures"]], "none")]
     if roll := report.get("rollout"):
-        body += [f"<h2 id=waves>Prod waves</h2><p>{_s('halted') + ' ' + e(roll['halt_reason'] or '') if roll['halted'] else _s('succeeded')}</p>",
+        outcome = _s("halted") + " " + e(roll["halt_reason"] or "") if roll["halted"] else _s("succeeded")
+        body += [f"<h2 id=waves>Prod waves</h2><p>{outcome}</p>",
                  _table(["wave", "outcome", "accounts", "failed"],
                         [[str(w["wave"]), _s(w["outcome"]), e(", ".join(w["accounts"])),
                           e(", ".join(w["failed_accounts"]) or "-")] for w in roll["waves"]], "no waves")]
@@ -151,7 +154,8 @@ def run_page(report: dict, *, plan: dict | None, approval: dict | None) -> str:
     body.append("<h2 id=plan>Prod plan</h2>")
     if plan:
         body.append(f"<p>{e(plan.get('summary', ''))}</p>")
-        body.append(_table(["account", "region", "stack", "status", "adds", "modifies", "replacements", "deletions", "IAM"],
+        body.append(_table(["account", "region", "stack", "status", "adds", "modifies", "replacements", "deletions",
+                            "IAM"],
                            [[e(r.get("account_name", "")), e(r.get("region", "")), e(r.get("stack_name", "")),
                              _s(r.get("status")), *(str(r.get(k, "")) for k in
                                                      ("adds", "modifies", "replacements", "deletions", "iam_changes"))]
