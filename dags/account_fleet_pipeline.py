@@ -207,16 +207,14 @@ with DAG(
 
             import time
 
-            from fleet.fleetview import FleetView
-            from fleet_airflow.alerts import alert, metrics
+            from fleet_airflow.alerts import alert, rollout_metrics
 
             ctx = _ctx(settings)
             opened = _opened(ctx, bundle)
             started = time.monotonic()
             result = stage.run_rollout(ctx, opened, run_id=run_id, only=settings.get("targets") or None,
                                        rerun_failed_only=params["rerun_failed_only"])
-            metrics(ctx, opened.config, rollout_seconds=time.monotonic() - started,
-                    statuses=FleetView(ctx, opened.config).accounts()["counts"])
+            rollout_metrics(ctx, opened.config, time.monotonic() - started)
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]

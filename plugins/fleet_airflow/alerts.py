@@ -82,3 +82,15 @@ def metrics(ctx, config, **values) -> None:
         print(f"{sent} fleet metric(s) sent to CloudWatch namespace {config.alerts.metrics_namespace}")
     except Exception:
         log.exception("fleet metrics: could not put %s", ", ".join(values))
+
+
+def rollout_metrics(ctx, config, seconds: float) -> None:
+    """After a rollout: its duration and the accounts per status (from the ledger), never raising."""
+    counts = None
+    try:
+        from fleet.fleetview import FleetView
+
+        counts = FleetView(ctx, config).accounts()["counts"]
+    except Exception:
+        log.exception("fleet metrics: could not count the accounts per status")
+    metrics(ctx, config, rollout_seconds=seconds, statuses=counts)

@@ -143,3 +143,12 @@ def test_fleet_metrics_reach_cloudwatch(seeded_fleet):
         Namespace=namespace, MetricName="Accounts", Dimensions=[{"Name": "Status", "Value": "in_sync"}],
         StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5), Period=60, Statistics=["Maximum"])
     assert [p["Maximum"] for p in stats["Datapoints"]] == [7.0]
+
+
+def test_rollout_metrics_never_fail_the_rollout(monkeypatch):
+    from fleet_airflow import alerts as airflow_alerts
+
+    sent = {}
+    monkeypatch.setattr(airflow_alerts, "metrics", lambda ctx, config, **values: sent.update(values))
+    airflow_alerts.rollout_metrics(ctx=None, config=SimpleNamespace(), seconds=12.0)  # no AWS at all
+    assert sent == {"rollout_seconds": 12.0, "statuses": None}
