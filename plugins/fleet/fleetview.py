@@ -72,7 +72,9 @@ class FleetView:
     def accounts(self, *, ou: str | None = None, status: str | None = None) -> dict:
         """Every account (organization and config) with its status; ``counts`` are before filtering."""
         entries = self.ledger()
-        current = current_digest(entries)
+        # The bundle of the latest prod rollout, as its report says; without one, the ledger's newest.
+        rollout = self.latest_rollout() or {}
+        current = (rollout.get("bundle") or {}).get("digest") or current_digest(entries)
         drifted = {(s["account_id"], s["region"], s["stack_name"]) for s in self._drift_stacks()
                    if s["status"] == "DRIFTED"}
         by_account: dict[str, list[Entry]] = {}

@@ -66,9 +66,12 @@ def record(view, name, status="created", digest=NEW, stack="fleet-security-basel
 
 
 def test_accounts_with_status_ou_tags_and_filters(view):
+    import time
+
     record(view, "app-prod-01", digest=OLD, run="run-0")
-    synced = record(view, "app-prod-01", run="run-1")
     behind = record(view, "app-prod-02", digest=OLD, run="run-0")
+    time.sleep(1.1)  # the ledger's times have whole seconds: run-1 comes after run-0
+    synced = record(view, "app-prod-01", run="run-1")
     failed = record(view, "app-prod-03", status="failed", run="run-1")
     out = view.accounts()
     by_id = {a["account_id"]: a for a in out["accounts"]}
