@@ -25,6 +25,10 @@ class FleetFailureNotifier(SnsNotifier):
         super().__init__(aws_conn_id=aws_conn_id, target_arn="", message="", **kwargs)
         self.repo_param = repo_param
 
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        """Nothing to render: subject, message and topic are built in ``notify``. (Rendering needs the
+        DAG's template environment, which the callback context of `airflow dags test` lacks.)"""
+
     def notify(self, context) -> None:
         try:
             self._resolve(context)

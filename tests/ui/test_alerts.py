@@ -101,7 +101,9 @@ def test_a_failed_run_of_another_dag_falls_back_to_airflows_reason(seeded_fleet,
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws_server.endpoint_url))
     repo = repo_with_topic(tmp_path, topic)
     url = subscribe(ctx, topic)
-    FleetFailureNotifier(aws_conn_id="aws_default").notify(
+    # Called as Airflow calls a callback; the context's DAG has no template environment (as under
+    # `airflow dags test`, whose context holds a SerializedDAG): nothing needs one.
+    FleetFailureNotifier(aws_conn_id="aws_default")(
         {"dag": SimpleNamespace(dag_id="fleet_drift"), "run_id": "scheduled__x", "reason": "task_failure",
          "ti": SimpleNamespace(task_id="report"), "params": {"fleet_repo": str(repo)}})
     [msg] = received(ctx, url)
