@@ -121,7 +121,8 @@ class FleetView:
 
     # -- approvals -----------------------------------------------------------------------------------
     def approvals(self, now: datetime | None = None) -> list[dict]:
-        """Requests with no decision recorded yet: run, plan summary, approvers, age, deadline."""
+        """Requests with no decision recorded yet and not past their deadline: run, plan summary,
+        approvers, age, deadline. (Any decision counts here, valid or not: the gate judges validity.)"""
         now = now or datetime.now(UTC)
         store = approval.open_store(self.ctx, self.config.approval, self.bucket)
         try:
@@ -139,6 +140,8 @@ class FleetView:
             req = store.get(key) or {}
             asked = _parse(req.get("requested_at")) or now
             hours = float(req.get("timeout_hours") or self.config.approval.timeout_hours)
+            if now > asked + timedelta(hours=hours):
+                continue  # the gate timed out: nothing waits for this decision any more
             pending.append({"run_id": req.get("run_id", run), "summary": req.get("summary"),
                             "bundle_digest": req.get("bundle_digest"), "approvers": req.get("approvers", []),
                             "requested_at": asked.isoformat(timespec="seconds"),

@@ -196,3 +196,14 @@ def test_no_max_age_reads_every_time():
     cached.accounts()
     cached.accounts(status="failed")
     assert inner.reads == 2
+
+
+def test_a_request_past_its_deadline_is_no_longer_pending(view):
+    from datetime import datetime, timedelta, timezone
+
+    store = approval.S3Store(view.ctx, view.bucket)
+    approval.request(store, run_id="run-old", bundle_digest=NEW, plan_digest="p", summary="s", triggered_by=None,
+                     approvers=("platform-lead",))
+    later = datetime.now(timezone.utc) + timedelta(hours=view.config.approval.timeout_hours + 1)
+    assert [p["run_id"] for p in view.approvals()] == ["run-old"]
+    assert view.approvals(now=later) == []
