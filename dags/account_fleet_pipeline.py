@@ -17,6 +17,7 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
+from fleet_airflow.alerts import FleetFailureNotifier
 from fleet_airflow.assets import VENDED_ACCOUNTS, vended_account_ids
 from fleet_airflow.environment import EnvironmentStage
 from fleet_airflow.hitl import FleetUIApprovalOperator
@@ -53,23 +54,33 @@ with DAG(
                                  assets=[VENDED_ACCOUNTS]),
     catchup=False,
     max_active_runs=1,  # two rollouts of the same fleet at once would race on the same stacks
+    # One SNS message per failed run (alerts.topic in the fleet config), naming the failing stage.
+    on_failure_callback=FleetFailureNotifier(aws_conn_id=AWS_CONN_ID),
     default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(seconds=30),
                   "retry_exponential_backoff": True},
     params={
         "fleet_repo": Param(DEFAULT_REPO, type="string",
                             description="The fleet repository (holds fleet.yaml): a git URL (https, ssh, "
                                         "file://), or a folder every worker can read"),
-        "source_ref": Param("", type="string",
-                            description="Git ref to snapshot; empty for the working tree (a folder) or "
-                                        "the remote's HEAD (a git URL)"),
-        "targets": Param([], type="array", items={"type": "string"},
-                         description="Limit the prod rollout to these account names or ids; empty for all"),
+        # Optional Params are nullable with a None default: the trigger form marks every other
+        # type as required, and an empty string does not count as a value there.
+        "source_ref": Param(None, type=["null", "string"],
+                            description="Git ref to snapshot (a commit, branch or tag); empty for the working "
+                                        "tree (a folder) or the remote's HEAD (a git URL)"),
+        "targets": Param(None, type=["null", "array"], items={"type": "string"},
+                         description="Limit the prod rollout to these account names or ids (one a line); "
+                                     "empty for all"),
         "dry_run": Param(False, type="boolean",
                          description="Source, Build and the fleet-wide plan only: nothing is deployed"),
         "rerun_failed_only": Param(False, type="boolean",
                                    description="Prod: deploy only to accounts whose last attempt failed "
                                                "or never ran (per the ledger)"),
-        "approval_ui": Param(None, type=["null", "boolean"],
+        # Three states, so a dropdown whose empty state says what it means (a switch shows it as "off").
+        "approval_ui": Param(None, type=["null", "boolean"], enum=[None, True, False],
+                             values_display={"None": "as the fleet config says (approval.ui)",
+                                             "null": "as the fleet config says (approval.ui)",
+                                             "true": "on: also in Required actions",
+                                             "false": "off: `fleet approve` only"},
                              description="Also offer the prod decision in the Airflow UI (Required actions); "
                                          "empty: as approval.ui in the fleet config says"),
         "cleanse_history": Param(False, type="boolean",
@@ -98,7 +109,7 @@ with DAG(
                 fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
             org = config.organization
             # Scheduled by account_vending: roll out to the accounts it just made (unless the Param says).
-            targets = list(params["targets"]) or vended_account_ids(triggering_asset_events)
+            targets = list(params["targets"] or []) or vended_account_ids(triggering_asset_events)
             if targets and not params["targets"]:
                 print(f"triggered by {VENDED_ACCOUNTS.name}: prod targets {', '.join(targets)}")
             ctx = _ctx({"region": org.home_region, "pipeline_role": org.pipeline_role})
@@ -106,13 +117,17 @@ with DAG(
 
         @task(multiple_outputs=True)
         def snapshot(settings: dict, params: dict | None = None) -> dict:
-            from fleet.gitsource import is_git_url
+            from fleet.gitsource import GitSourceError, is_git_url
+            from fleet.source import SourceError
             from fleet.stages import source as stage
             from fleet_airflow.gitsource import git_auth
 
             ctx = _ctx(settings)
-            repo, ref = stage.local_repo(params["fleet_repo"], settings.get("source_ref"), git_auth(GIT_CONN_ID))
-            bundle = stage.snapshot_and_upload(ctx, repo, ref=ref)
+            try:
+                repo, ref = stage.local_repo(params["fleet_repo"], settings.get("source_ref"), git_auth(GIT_CONN_ID))
+                bundle = stage.snapshot_and_upload(ctx, repo, ref=ref)
+            except (SourceError, GitSourceError) as exc:  # a bad ref or a git failure: retrying cannot fix it
+                fail(f"source snapshot failed: {exc}")
             if is_git_url(params["fleet_repo"]):
                 # The history scan runs in this task's clone; the build stage reads its findings from S3.
                 found = stage.scan_history(ctx, bundle, repo)
@@ -209,15 +224,24 @@ with DAG(
                                          or ti.xcom_pull(task_ids="prod.auto_approve")):
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
+            import time
+
+            from fleet_airflow.alerts import alert, rollout_metrics
+
             ctx = _ctx(settings)
-            result = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None,
+            opened = _opened(ctx, bundle)
+            started = time.monotonic()
+            result = stage.run_rollout(ctx, opened, run_id=run_id, only=settings.get("targets") or None,
                                        rerun_failed_only=params["rerun_failed_only"], try_number=ti.try_number)
+            rollout_metrics(ctx, opened.config, time.monotonic() - started)
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]
-                fail(f"rollout halted: failed {', '.join(failed)}; put back on last good: "
-                     f"{sum(len(w['rolled_back']) for w in result['waves'])} stacks; never touched: "
-                     f"{', '.join(result['not_started']) or 'none'}")
+                why = (f"rollout halted: failed {', '.join(failed)}; put back on last good: "
+                       f"{sum(len(w['rolled_back']) for w in result['waves'])} stacks; never touched: "
+                       f"{', '.join(result['not_started']) or 'none'}")
+                alert(ctx, opened.config, "wave_halted", dag_id=ti.dag_id, run_id=run_id, reason=why)
+                fail(why)
             return result
 
         @task
@@ -271,19 +295,22 @@ with DAG(
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def run_report(ti=None, run_id: str | None = None, dag_run=None) -> dict:
-        """Always runs: the ops view of every stage and account, stored beside the bundle in S3.
+        """Always runs: the ops view of every stage and account, stored beside the bundle in S3 and
+        shown on the Fleet page (``/fleet/runs/<run id>``, the task's "Run report" link).
 
         It pulls what it needs itself, because an upstream stage that failed left no XCom to pass in.
         """
         from airflow.sdk import get_current_context
 
         from fleet_airflow.report import REPORTED_TASKS, write_report
+        from fleet_airflow.verdicts import REASON_KEY
 
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
         xcoms = {t: ti.xcom_pull(task_ids=t) for t in REPORTED_TASKS}
+        reasons = {t: ti.xcom_pull(task_ids=t, key=REASON_KEY) for t, s in states.items() if str(s) == "failed"}
         preflight_settings = xcoms.get("source.preflight")
         ctx = _ctx(preflight_settings) if preflight_settings else None
-        report = write_report(ctx, run_id, states, xcoms)
+        report = write_report(ctx, run_id, states, xcoms, reasons)
         if report["location"]:
             context = get_current_context()
             RunReportLink.persist_location(context, context["task"], ctx=ctx, location=report["location"])
@@ -291,8 +318,12 @@ with DAG(
         if report["status"] == "failed":
             # The report is the DAG's last task, so its state is the run's state: a failed stage must
             # not end as a green run just because its report was written.
-            fail(f"the run failed; report at {report['location']}")
-        return {"report": report["location"], "status": report["status"]}
+            first = report["report"]["failures"][0] if report["report"]["failures"] else None
+            where = f"{first['stage']} stage, task {first['task']}: {first['reason']}" if first else "see the stages"
+            stored = (f"report: /fleet/runs/{run_id} ({report['location']})" if report["location"] else
+                      "the report was not stored (the run stopped before its bundle was made)")
+            fail(f"the run failed at the {where}; {stored}")
+        return {"report": report["location"], "page": f"/fleet/runs/{run_id}", "status": report["status"]}
 
     build >> beta >> gamma >> prod
     [prod, build] >> attach(run_report(), RunReportLink())

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param, TriggerRule, WeightRule, task, task_group
 
+from fleet_airflow.alerts import FleetFailureNotifier
 from fleet_airflow.assets import VENDED_ACCOUNTS
 from fleet_airflow.hooks import context_from_settings
 from fleet_airflow.pools import ACCOUNT_OPS
@@ -36,6 +37,13 @@ def _ctx(settings: dict):
     return context_from_settings(AWS_CONN_ID, settings)
 
 
+def _name_map_index(request: dict) -> None:
+    """Give a mapped task's map_index_template its account name (Airflow renders it from the context)."""
+    from airflow.sdk import get_current_context
+
+    get_current_context()["account_name"] = request["name"]
+
+
 def _fleet(settings: dict):
     from fleet.config import load_config
 
@@ -47,6 +55,7 @@ with DAG(
     description="Create AWS accounts, wait until they are usable, and make them fleet members",
     schedule=None,  # on demand: from the UI with the accounts Param, or by the API
     catchup=False,
+    on_failure_callback=FleetFailureNotifier(aws_conn_id=AWS_CONN_ID),  # one SNS message per failed run
     default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(seconds=30),
                   "retry_exponential_backoff": True,
                   # Finish the accounts already under way before starting new ones: with the pool's
@@ -54,11 +63,16 @@ with DAG(
                   "weight_rule": WeightRule.UPSTREAM},
     params={
         "fleet_repo": Param(DEFAULT_REPO, type="string", description="Folder of the fleet repository (holds fleet.yaml)"),
-        "accounts": Param([], type="array",
+        # Nullable so the trigger form can be submitted empty. The OU cannot be an enum: the config is
+        # not read at parse time, so the plan task checks it and names the config's OUs when wrong.
+        "accounts": Param(None, type=["null", "array"],
                           items={"type": "object", "required": ["name", "email", "ou"],
                                  "properties": {"name": {"type": "string"}, "email": {"type": "string"},
-                                                "ou": {"type": "string"}, "tags": {"type": "object"}}},
-                          description="Accounts to vend: [{name, email, ou, tags}]. Empty: the fleet config's "
+                                                "ou": {"type": "string",
+                                                       "description": "an OU declared under ous in fleet.yaml"},
+                                                "tags": {"type": "object"}}},
+                          description="Accounts to vend: [{name, email, ou, tags}], ou one of the OUs under ous "
+                                      "in fleet.yaml (checked when the run starts). Empty: the fleet config's "
                                       "accounts that are not in the organization yet"),
         "readiness_timeout_minutes": Param(None, type=["null", "number"], minimum=0,
                                            description="Empty: vending.readiness_timeout_minutes from the config"),
@@ -113,11 +127,13 @@ with DAG(
     @task_group(group_id="vend")
     def vend(request: dict):
 
-        @task(pool=ACCOUNT_OPS, retries=3)
+        # The grid names each mapped request by its account, not by its map index.
+        @task(pool=ACCOUNT_OPS, retries=3, map_index_template="{{ account_name }}")
         def request_account(request: dict, settings: dict, run_id: str | None = None) -> dict:
             """CreateAccount / ProvisionProduct unless the account exists or is already under way."""
             from fleet import accounts
 
+            _name_map_index(request)
             fleet = _fleet(settings)
             out = accounts.request_account(_ctx(settings), accounts.Request.of(request), vending=fleet.vending,
                                            run_id=run_id)
@@ -134,12 +150,13 @@ with DAG(
             region_name=settings["region"], pipeline_role=settings["pipeline_role"], aws_conn_id=AWS_CONN_ID,
             pool=ACCOUNT_OPS)
 
-        @task(pool=ACCOUNT_OPS)
+        @task(pool=ACCOUNT_OPS, map_index_template="{{ account_name }}")
         def set_up(request: dict, ready: dict, settings: dict, run_id: str | None = None) -> dict:
             """OU, tags, SCPs, guardrail services, baseline stacks; "already" steps change nothing."""
             from fleet import account_setup
             from fleet.vending_log import RequestLog
 
+            _name_map_index(request)
             ctx = _ctx(settings)
             log = RequestLog(ctx)
             try:
@@ -177,10 +194,11 @@ with DAG(
         return new
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(settings: dict, requests: list[dict]) -> list[dict]:
-        """Every request and its one outcome; fails the run when any request failed."""
+    def report(settings: dict, requests: list[dict], run_id: str | None = None) -> list[dict]:
+        """Every request and its one outcome; fails the run when any request failed (one alert each)."""
         from fleet import accounts
         from fleet.vending_log import RequestLog
+        from fleet_airflow.alerts import alert
 
         outcomes = accounts.final_outcomes(RequestLog(_ctx(settings)), [accounts.Request.of(r) for r in requests])
         for o in outcomes:
@@ -190,6 +208,10 @@ with DAG(
         print(f"{len(outcomes)} request(s): {counts['created']} created, {counts['existed']} existed, "
               f"{counts['failed']} failed")
         failed = [o for o in outcomes if o["outcome"] == "failed"]
+        for o in failed:
+            alert(_ctx(settings), _fleet(settings), "vending_failed", dag_id="account_vending", run_id=run_id,
+                  reason=f"account {o['name']} <{o['email']}>: {o.get('reason')}",
+                  detail={"name": o["name"], "email": o["email"], "stage": o.get("stage")})
         if failed:
             fail("; ".join(f"{o['name']}: {o['reason']}" for o in failed))
         return outcomes

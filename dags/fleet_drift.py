@@ -33,6 +33,7 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import DAG, Param, task
 
+from fleet_airflow.alerts import FleetFailureNotifier
 from fleet_airflow.hooks import fleet_context
 from fleet_airflow.verdicts import fail
 
@@ -60,6 +61,7 @@ with DAG(
     schedule="0 5 * * *",  # daily, before the weekday rollout window (account_fleet_pipeline at 06:00)
     catchup=False,
     max_active_runs=1,
+    on_failure_callback=FleetFailureNotifier(aws_conn_id=AWS_CONN_ID),  # one SNS message per failed run
     default_args={"owner": "platform-team", "retries": 2, "retry_delay": timedelta(minutes=1),
                   "retry_exponential_backoff": True},
     params={
@@ -102,8 +104,19 @@ with DAG(
         return drift.xcom_summary(report, locations)
 
     @task
-    def report(summary: dict, params: dict | None = None) -> None:
-        """Print the verdict; with fail_on_drift, drift (or a stack that could not be checked) fails the run."""
+    def report(summary: dict, params: dict | None = None, run_id: str | None = None) -> None:
+        """Print the verdict; with fail_on_drift, drift (or a stack that could not be checked) fails the run.
+
+        Drift found is an alert whatever fail_on_drift says; the number of drifted stacks is a metric."""
+        from fleet_airflow.alerts import alert, metrics
+
+        config = _load_config(params)
+        ctx = _ctx(config)
+        metrics(ctx, config, drifted_stacks=summary["drifted"])
+        if summary["drifted"]:
+            alert(ctx, config, "drift_found", dag_id="fleet_drift", run_id=run_id,
+                  reason=f"{summary['text']}; report: {summary['report']['json']}",
+                  detail={"not_in_sync": summary["not_in_sync"][:20]})
         print(summary["text"])
         for s in summary["not_in_sync"]:
             print(f"  {s['status']:<8} {s['account_name']} ({s['account_id']}) {s['region']} {s['stack_name']}: "

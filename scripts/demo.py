@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 BIN = Path(sys.executable).parent
+DEMO_HOME = DEMO / "airflow-demo"
 APPROVER = "platform-lead"
 
 
@@ -51,7 +52,9 @@ def approval_key() -> str:
 def demo_env(endpoint: str, key: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "AIRFLOW_HOME": str(DEMO / "airflow"),
+        # Not `make up`'s home (.demo/airflow): its runs would show there as green runs whose reports
+        # and stacks vanished with this demo's local AWS, and its asset events would schedule runs.
+        "AIRFLOW_HOME": str(DEMO_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -96,8 +99,9 @@ def main() -> int:
 
 
 def pipeline(env: dict, started: float) -> int:
-    step("preparing the Airflow metadata DB and pools (.demo/airflow)")
-    run([str(BIN / "airflow"), "db", "migrate"], env, check=True, capture_output=True)
+    step("preparing the Airflow metadata DB and pools (.demo/airflow-demo)")
+    # Local AWS starts fresh, so the metadata does too: no earlier run or asset event outlives its AWS state.
+    run([str(BIN / "airflow"), "db", "reset", "--yes"], env, check=True, capture_output=True)
     # The organization-wide limits (one prod rollout at a time, 5 account operations at once).
     from fleet_airflow.pools import POOLS, cli_args
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: the demo setup with the Airflow UI. Local AWS in the background (seeded from
 # include/fleet.yaml), then `airflow standalone` (api-server with the UI on http://localhost:8080,
-# scheduler, dag-processor, triggerer) on the same .demo/ metadata DB, connections and approval key
-# as `make demo`. Ctrl-C (or SIGTERM) stops Airflow and its components; local AWS is stopped on the
+# scheduler, dag-processor, triggerer) with the same connections and approval key as `make demo`,
+# on a metadata DB of its own (.demo/airflow) that starts empty each time, as local AWS does. Ctrl-C (or SIGTERM) stops Airflow and its components; local AWS is stopped on the
 # way out.
 #
 # Not `exec airflow standalone`: exec would drop the trap that stops local AWS. Airflow runs as a
@@ -77,7 +77,11 @@ export AWS_EC2_METADATA_DISABLED=true
 export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"testing\", \"password\": \"testing\", \"extra\": {\"endpoint_url\": \"$ENDPOINT\", \"region_name\": \"us-east-1\"}}"
 export AIRFLOW_CONN_FLEET_APPROVAL="{\"conn_type\": \"generic\", \"password\": \"$KEY\"}"
 
-"$BIN/airflow" db migrate > /dev/null
+# Local AWS started fresh above, so Airflow's metadata starts fresh too: runs whose reports and
+# stacks no longer exist, or a leftover fleet_vended_accounts asset event naming an account that is
+# not in the new organization, would mislead (and schedule) the next run. The UI users' passwords
+# live in a file beside the DB and survive. `make demo` has an Airflow home of its own.
+"$BIN/airflow" db reset --yes > /dev/null
 # The pools the DAGs use (README: "Pointing it at a real AWS organization").
 "$BIN/airflow" pools set fleet_prod_rollout 1 "prod rollouts at once" > /dev/null
 "$BIN/airflow" pools set fleet_account_ops 5 "account operations at once (Control Tower's default)" --include-deferred > /dev/null

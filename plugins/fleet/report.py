@@ -121,13 +121,29 @@ def account_rows(deployments: list[dict], checks: list[dict] | None = None) -> l
     return rows
 
 
+def _bundle_line(report: dict) -> str:
+    digest, commit = report["bundle"].get("digest"), report["bundle"].get("commit")
+    if not digest:
+        return "bundle -  (the run stopped before the source snapshot made one)"
+    return f"bundle {digest[:12]}  commit {str(commit or '-')[:12]}"
+
+
 def to_text(report: dict) -> str:
-    lines = [f"run {report['run_id']}  bundle {str(report['bundle'].get('digest'))[:12]}  "
-             f"commit {str(report['bundle'].get('commit') or '-')[:12]}", "", "stage      status     summary"]
+    lines = [f"run {report['run_id']}  {_bundle_line(report)}", "", "stage      status     summary"]
     for stage, doc in report["stages"].items():
         lines.append(f"{stage:<10} {doc.get('status', '?'):<10} {doc.get('summary', '')}")
         if doc.get("plan"):
             lines.append(f"{'':<21} plan: {doc['plan']}")
+        if doc.get("reason"):
+            lines.append(f"{'':<21} why: {doc['reason']}")
+    if report.get("failures"):
+        lines += ["", "failures"] + [f"  {f['stage']:<8} {f['task']:<28} {f['state']:<16} {f['reason']}"
+                                     for f in report["failures"]]
+    if roll := report.get("rollout"):
+        lines += ["", "prod waves" + (f"  HALTED: {roll['halt_reason']}" if roll.get("halted") else "")]
+        lines += [f"  wave {w['wave']}: {w['outcome']:<17} {len(w['accounts'])} accounts"
+                  + (f", failed {', '.join(w['failed_accounts'])}" if w["failed_accounts"] else "")
+                  for w in roll["waves"]]
     if report["accounts"]:
         stages = [s for s in report["stages"] if any(s in v for v in report["accounts"].values())]
         lines += ["", "account".ljust(16) + "".join(s.ljust(26) for s in stages)]
@@ -138,14 +154,14 @@ def to_text(report: dict) -> str:
 
 def to_html(report: dict) -> str:
     e = html.escape
-    rows = "".join(f"<tr><td>{e(s)}</td><td>{e(str(d.get('status')))}</td><td>{e(str(d.get('summary', '')))}</td></tr>"
-                   for s, d in report["stages"].items())
+    rows = "".join(f"<tr><td>{e(s)}</td><td>{e(str(d.get('status')))}</td><td>{e(str(d.get('summary', '')))}</td>"
+                   f"<td>{e(str(d.get('reason', '')))}</td></tr>" for s, d in report["stages"].items())
     stages = list(report["stages"])
     acc = "".join("<tr><td>" + e(a) + "</td>" + "".join(f"<td>{e(v.get(s, '-'))}</td>" for s in stages) + "</tr>"
                   for a, v in sorted(report["accounts"].items()))
     head = "".join(f"<th>{e(s)}</th>" for s in stages)
     return (f"<!doctype html><meta charset=utf-8><title>fleet run {e(report['run_id'])}</title>"
-            f"<h1>fleet run {e(report['run_id'])}</h1><p>bundle {e(str(report['bundle'].get('digest')))}</p>"
-            f"<table border=1><tr><th>stage</th><th>status</th><th>summary</th></tr>{rows}</table>"
+            f"<h1>fleet run {e(report['run_id'])}</h1><p>{e(_bundle_line(report))}</p>"
+            f"<table border=1><tr><th>stage</th><th>status</th><th>summary</th><th>why</th></tr>{rows}</table>"
             f"<h2>accounts</h2><table border=1><tr><th>account</th>{head}</tr>{acc}</table>"
             f"<pre>{e(json.dumps(report, indent=1, default=str))}</pre>")

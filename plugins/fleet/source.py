@@ -60,22 +60,35 @@ def snapshot(root: str | Path, ref: str | None = None) -> Snapshot:
 
 
 def _checkout(root: Path, ref: str) -> tuple[Path, str]:
-    """Export ``root``'s folder as it is at ``ref`` into a cache folder named by the commit."""
-    def git(*args: str, **kw) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, **kw)
-    found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", text=True)
+    """Export ``root``'s folder as it is at ``ref`` into a cache folder named by the commit.
+
+    ``root`` may be a sub-folder of its repository (the default ``include/``): the archive is taken
+    at the top level with the sub-folder's path as pathspec, since git reads a pathspec relative to
+    the directory it runs in. Every git failure carries git's own message.
+    """
+    def git(*args: str, cwd: Path = root, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True)
+        if check and done.returncode != 0:
+            raise SourceError(f"{root}: `git {' '.join(args)}` exited {done.returncode}: "
+                              f"{done.stderr.decode(errors='replace').strip() or 'no message'}")
+        return done
+    found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     if found.returncode != 0:
         raise SourceError(f"{root}: source_ref {ref!r} is not a commit, branch or tag of this repository")
-    commit = found.stdout.strip()
-    prefix = git("rev-parse", "--show-prefix", text=True, check=True).stdout.strip()
+    commit = found.stdout.decode().strip()
+    top = Path(git("rev-parse", "--show-toplevel").stdout.decode().strip())
+    prefix = git("rev-parse", "--show-prefix").stdout.decode().strip()
     dest = Path(tempfile.gettempdir()) / "fleet-sources" / commit / prefix
     if not dest.exists():
-        archive = git("archive", "--format=tar", commit, "--", prefix or ".", check=True).stdout
+        archive = git("archive", "--format=tar", commit, "--", prefix or ".", cwd=top).stdout
         staging = Path(tempfile.mkdtemp(prefix="fleet-src-"))
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(staging, filter="data")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        (staging / prefix).rename(dest)
+        try:
+            (staging / prefix).rename(dest)
+        except OSError:  # another task exported the same commit first
+            shutil.rmtree(staging, ignore_errors=True)
     return dest, commit
 
 

@@ -1,9 +1,10 @@
-"""Operator extra links: buttons on a task that open the AWS console where a person wants to look.
+"""Operator extra links: buttons on a task that open the Fleet page's run report or the AWS console.
 
 The Amazon provider's shape (``BaseAwsLink``): the task stores the link's parts in an XCom
-(``persist``), and at the end of the task the worker turns them into the URL the UI shows. URLs are
-built from the partition's console domain, the region and resource ids, never from an endpoint (a
-local AWS endpoint has no console).
+(``persist``), and at the end of the task the worker turns them into the URL the UI shows. The run
+report, plan and approval request open the run's page on the Fleet page (readable by anyone who can
+log in to Airflow, and it works on local AWS); a failed stack opens the AWS console, built from the
+partition's console domain, the region and resource ids, never from an endpoint.
 """
 
 from __future__ import annotations
@@ -67,42 +68,71 @@ class S3ObjectLink(FleetLink):
         cls.persist_for(context, operator, ctx=ctx, bucket=bucket, key=key)
 
 
-class RunReportLink(S3ObjectLink):
-    """The run report's HTML page, beside its JSON in ``reports/<run>/``."""
+def fleet_page_base() -> str:
+    """Where the Airflow UI is served ([api] base_url), without a trailing slash; "" for a relative URL."""
+    from airflow.configuration import conf
 
-    name = "Run report"
-    key = "fleet_run_report"
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return "" if base in {"", "/"} else base
+
+
+def run_key_of(key: str) -> str:
+    """The run's key segment from an artifact key (``reports/<run>/report.json``, ``plans/<run>/plan.json``,
+    ``approvals/<run>/request.json``): the Fleet page finds a run's report by it."""
+    parts = key.split("/")
+    if len(parts) < 3:
+        raise ValueError(f"expected <kind>/<run>/<file> as the artifact key, got {key!r}")
+    return parts[1]
+
+
+class FleetPageLink(FleetLink):
+    """A section of a run's page on the Fleet page (``/fleet/runs/<run>``), served by the API server
+    behind Airflow's login; the page itself links to the S3 objects and the AWS console."""
+
+    anchor: ClassVar[str] = ""
+    format_str = "{base_url}/fleet/runs/{run}{anchor}"
+
+    def format_link(self, **kwargs: Any) -> str:
+        if not kwargs.get("run"):
+            return ""
+        return self.format_str.format(base_url=fleet_page_base(), run=quote(str(kwargs["run"]), safe=""),
+                                      anchor=self.anchor)
 
     @classmethod
     @_never_fails
     def persist_location(cls, context, operator, *, ctx, location: str) -> None:
-        # The task returns the JSON's location; people read the HTML written beside it.
-        super().persist_location(context, operator, ctx=ctx, location=location.rsplit("/", 1)[0] + "/report.html")
+        _, key = split_s3_location(location)
+        cls.persist_for(context, operator, ctx=ctx, run=run_key_of(key), location=location)
 
 
-class ProdPlanLink(S3ObjectLink):
-    """The prod plan artifact, ``plans/<run>/plan.json``."""
+class RunReportLink(FleetPageLink):
+    """The run report: stages, accounts and the reason of every failure."""
+
+    name = "Run report"
+    key = "fleet_run_report"
+
+
+class ProdPlanLink(FleetPageLink):
+    """The prod plan (``plans/<run>/plan.json``), shown with the run's report."""
 
     name = "Prod plan"
     key = "fleet_prod_plan"
+    anchor = "#plan"
 
 
-class ApprovalRequestLink(FleetLink):
-    """The run's approval request: its S3 object, or the DynamoDB table holding it (``approval.store``)."""
+class ApprovalRequestLink(FleetPageLink):
+    """The run's approval request (S3 object or DynamoDB item, ``approval.store``): who may decide, how."""
 
     name = "Approval request"
     key = "fleet_approval_request"
-    format_str = S3ObjectLink.format_str
-    dynamodb_format_str: ClassVar[str] = CONSOLE + "/dynamodbv2/home?region={region_name}#item-explorer?table={table}"
+    anchor = "#approval"
 
-    def format_link(self, **kwargs: Any) -> str:
-        if kwargs.get("store") == "dynamodb":
-            quoted = {k: v if k == "aws_domain" else quote(str(v), safe="") for k, v in kwargs.items()}
-            try:
-                return self.dynamodb_format_str.format(**quoted)
-            except KeyError:
-                return ""
-        return super().format_link(**kwargs)
+    @classmethod
+    @_never_fails
+    def persist_for(cls, context, operator, *, ctx, **parts: Any) -> None:
+        if "key" in parts and "run" not in parts:
+            parts["run"] = run_key_of(parts["key"])
+        super().persist_for(context, operator, ctx=ctx, **parts)
 
 
 class CloudFormationStackLink(FleetLink):

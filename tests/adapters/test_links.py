@@ -31,28 +31,33 @@ def stored(link_cls, persist, partition: str = "aws", **kwargs) -> str:
     return url
 
 
-def test_run_report_opens_the_html_beside_the_json():
+@pytest.fixture(autouse=True)
+def ui_base_url(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/")
+
+
+def test_run_report_opens_the_runs_page_on_the_fleet_page():
     url = stored(RunReportLink, RunReportLink.persist_location,
                  location=f"s3://{BUCKET}/reports/{RUN_KEY}/report.json")
-    assert url == (f"https://console.aws.amazon.com/s3/object/{BUCKET}?region=eu-west-1"
-                   f"&prefix=reports%2Fmanual__2026-11-28T10_00_00%2B00_00%2Freport.html")
+    assert url == "https://airflow.example.com/fleet/runs/manual__2026-11-28T10_00_00%2B00_00"
 
 
-def test_prod_plan():
+def test_prod_plan_opens_the_plan_section_of_the_runs_page():
     url = stored(ProdPlanLink, ProdPlanLink.persist_location, location=f"s3://{BUCKET}/plans/{RUN_KEY}/plan.json")
-    assert url == (f"https://console.aws.amazon.com/s3/object/{BUCKET}?region=eu-west-1"
-                   f"&prefix=plans%2Fmanual__2026-11-28T10_00_00%2B00_00%2Fplan.json")
+    assert url == "https://airflow.example.com/fleet/runs/manual__2026-11-28T10_00_00%2B00_00#plan"
 
 
-@pytest.mark.parametrize("store, expected", [
-    ("s3", f"https://console.aws.amazon.com/s3/object/{BUCKET}?region=eu-west-1"
-           f"&prefix=approvals%2F{RUN_KEY.replace('+', '%2B')}%2Frequest.json"),
-    ("dynamodb", "https://console.aws.amazon.com/dynamodbv2/home?region=eu-west-1#item-explorer?table=fleet-approvals"),
-])
-def test_approval_request_in_either_store(store, expected):
+def test_without_a_base_url_the_link_is_relative_to_the_ui(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "/")
+    url = stored(RunReportLink, RunReportLink.persist_location, location=f"s3://{BUCKET}/reports/r1/report.json")
+    assert url == "/fleet/runs/r1"
+
+
+@pytest.mark.parametrize("store", ["s3", "dynamodb"])
+def test_approval_request_opens_the_approval_section_in_either_store(store):
     url = stored(ApprovalRequestLink, ApprovalRequestLink.persist_for, store=store, table="fleet-approvals",
                  bucket=BUCKET, key=f"approvals/{RUN_KEY}/request.json")
-    assert url == expected
+    assert url == "https://airflow.example.com/fleet/runs/manual__2026-11-28T10_00_00%2B00_00#approval"
 
 
 def test_cloudformation_stack_in_the_deployments_region():
@@ -63,8 +68,10 @@ def test_cloudformation_stack_in_the_deployments_region():
 
 
 def test_the_partition_picks_the_console_domain():
-    url = stored(ProdPlanLink, ProdPlanLink.persist_location, partition="aws-cn", location="s3://b/plans/r/plan.json")
-    assert url.startswith("https://console.amazonaws.cn/s3/object/b?")
+    deployments = [{"account_id": "111122223333", "region": "cn-north-1", "stack_name": "fleet-baseline"}]
+    url = stored(CloudFormationStackLink, CloudFormationStackLink.persist_deployments, partition="aws-cn",
+                 deployments=deployments)
+    assert url.startswith("https://console.amazonaws.cn/cloudformation/home?region=cn-north-1")
 
 
 def test_nothing_stored_no_link():

@@ -67,6 +67,36 @@ def test_source_ref_snapshots_another_commit(repo):
         source.snapshot(repo, ref="no-such-branch")
 
 
+def test_source_ref_works_for_a_fleet_repo_in_a_sub_folder_of_its_git_repository(tmp_path):
+    top = tmp_path / "checkout"
+    shutil.copytree(REPO / "include", top / "include")
+    (top / "README.md").write_text("not part of the fleet repo\n")
+    git(top, "init", "-q", "-b", "main")
+    git(top, "add", "-A")
+    git(top, "commit", "-qm", "one")
+    working = source.snapshot(top / "include")
+    at_head = source.snapshot(top / "include", ref="HEAD")
+    assert at_head.commit == git(top, "rev-parse", "HEAD")
+    assert at_head.files == working.files and "README.md" not in at_head.files
+
+
+def test_a_git_failure_carries_gits_own_message(repo, monkeypatch):
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    real_run = subprocess.run
+
+    def broken_archive(cmd, *args, **kwargs):
+        if "archive" in cmd:
+            cmd = [*cmd[:cmd.index("archive") + 1], "--format=nosuchformat", *cmd[cmd.index("archive") + 2:]]
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(source.subprocess, "run", broken_archive)
+    monkeypatch.setattr(source.tempfile, "gettempdir", lambda: str(repo.parent / "tmp"))
+    with pytest.raises(source.SourceError, match=r"git archive .* exited 128: fatal: Unknown archive format"):
+        source.snapshot(repo, ref="HEAD")
+
+
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(source.SourceError, match="does not exist"):
         source.snapshot(tmp_path / "nowhere")

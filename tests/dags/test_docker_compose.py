@@ -187,3 +187,12 @@ def test_make_up_script():
     assert "AIRFLOW__CORE__LOAD_EXAMPLES=False" in text and "standalone" in text
     assert "AIRFLOW_CONN_AWS_DEFAULT=" in text and "endpoint_url" in text and "AIRFLOW_CONN_FLEET_APPROVAL=" in text
     assert "umask 077" in text and "approval.key" in text
+
+
+def test_make_up_and_make_demo_do_not_share_or_keep_stale_airflow_state():
+    """Local AWS starts fresh on both; so does each one's Airflow metadata, in homes of their own."""
+    up = (REPO / "scripts" / "up.sh").read_text()
+    demo = (REPO / "scripts" / "demo.py").read_text()
+    assert '"$BIN/airflow" db reset --yes' in up and '"$BIN/airflow" db migrate' not in up
+    assert 'DEMO_HOME = DEMO / "airflow-demo"' in demo and '"AIRFLOW_HOME": str(DEMO_HOME)' in demo
+    assert '"db", "reset", "--yes"' in demo

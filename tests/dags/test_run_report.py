@@ -48,3 +48,39 @@ def test_a_halted_rollout_names_every_account_and_the_run_fails():
     assert doc["report"]["accounts"] == {"app-prod-01": {"prod": "failed, then rolled-back"},
                                          "app-prod-09": {"prod": "not started"}}
     assert "app-prod-09" in doc["text"]
+
+
+def test_a_failed_run_names_the_failing_stage_task_and_reason_and_what_it_kept_from_running():
+    states = {"source.preflight": "success", "source.snapshot": "success", "build.gates": "failed",
+              "beta.deploy": "upstream_failed", "prod.plan": "upstream_failed"}
+    reasons = {"build.gates": "build gates found 2 error(s); nothing is deployed"}
+    doc = write_report(None, "run-2", states, {"source.snapshot": BUNDLE}, reasons)
+    failures = doc["report"]["failures"]
+    assert failures[0] == {"stage": "build", "task": "build.gates", "state": "failed",
+                           "reason": "build gates found 2 error(s); nothing is deployed"}
+    assert {f["task"]: f["reason"] for f in failures[1:]} == {"beta.deploy": "not run: build.gates failed",
+                                                              "prod.plan": "not run: build.gates failed"}
+    assert doc["report"]["stages"]["build"]["reason"] == "build.gates: build gates found 2 error(s); nothing is deployed"
+    assert "why: beta.deploy: not run: build.gates failed" in doc["text"]
+
+
+def test_a_failure_without_a_verdict_points_at_the_log_and_no_bundle_reads_as_such():
+    doc = write_report(None, "run-3", {"source.preflight": "failed"}, {}, {})
+    assert doc["report"]["failures"][0]["reason"].startswith("failed without a verdict")
+    assert "bundle None" not in doc["text"] and "before the source snapshot" in doc["text"]
+
+
+def test_the_report_keeps_the_rollout_as_waves_with_the_halt_reason():
+    from fleet_airflow.report import rollout_waves
+
+    def result(name, status):
+        return {"account_name": name, "account_id": name, "region": "us-east-1", "status": status}
+
+    waves = rollout_waves({"halted": True, "not_started": ["p4"], "waves": [
+        {"wave": 1, "failed_accounts": [], "tolerance": 0, "results": [result("p1", "created")], "rolled_back": []},
+        {"wave": 2, "failed_accounts": ["p3"], "tolerance": 0,
+         "results": [result("p2", "created"), result("p3", "failed")], "rolled_back": [result("p3", "rolled-back")]}]})
+    assert [(w["wave"], w["outcome"], w["accounts"]) for w in waves["waves"]] == [
+        (1, "succeeded", ["p1"]), (2, "halted", ["p2", "p3"])]
+    assert waves["halt_reason"] == "wave 2: 1 failed account(s) (p3) > tolerance 0"
+    assert waves["not_started"] == ["p4"]

@@ -13,7 +13,7 @@ import yaml
 
 from fleet.config import rules, schema
 from fleet.config.model import (
-    OU, Account, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization, ProdTargets,
+    OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization, ProdTargets,
     Product, SmokeTest, Vending, Wave,
 )
 from fleet.config.problems import ConfigError, Problem, Problems, line_index
@@ -73,6 +73,7 @@ def _fleet(d: dict, path: Path) -> FleetConfig:
         catalog=_catalog(d["catalog"], path.parent),
         approval=_approval(d["approval"]),
         vending=_vending(d.get("vending") or {}, organization.vending),
+        alerts=_alerts(d.get("alerts") or {}),
     )
 
 
@@ -144,6 +145,11 @@ def _approval(d: dict) -> Approval:
     return Approval(tuple(d["approvers"]), float(d.get("timeout_hours", 24)), d.get("auto_approve_empty_plan", True),
                     d.get("store", "s3"), d.get("table", "fleet-approvals"), d.get("topic", "fleet-approvals"),
                     d.get("ui", False))
+
+
+def _alerts(d: dict) -> Alerts:
+    return Alerts(d.get("topic") or Alerts.topic, d.get("metrics_namespace") or Alerts.metrics_namespace,
+                  (d.get("console_url") or Alerts.console_url).rstrip("/"))
 
 
 def _vending(d: dict, default_backend: str) -> Vending:

@@ -142,6 +142,15 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Where operators hear about failures: one SNS message per event, CloudWatch metrics per run."""
+
+    topic: str = "fleet-alerts"  # SNS topic in the management account
+    metrics_namespace: str = "Fleet"  # CloudWatch namespace of the fleet metrics
+    console_url: str = "http://localhost:8080"  # base URL of the Airflow UI, for the report links
+
+
+@dataclass(frozen=True)
 class FleetConfig:
     path: Path
     organization: Organization
@@ -153,6 +162,7 @@ class FleetConfig:
     catalog: Catalog
     approval: Approval
     vending: Vending = Vending()
+    alerts: Alerts = Alerts()
 
     @property
     def root(self) -> Path:
