@@ -16,6 +16,13 @@ from .workspace import Workspace
 CFNLINT_FILES = (".cfnlintrc", ".cfnlintrc.yaml", ".cfnlintrc.yml")
 YAMLLINT_FILES = (".yamllint", ".yamllint.yaml", ".yamllint.yml")
 _DROP_KEYS = {"templates", "output_file", "format", "ignore_templates"}
+# cfn-lint imports Python from append_rules: the repo under review must never run code on the
+# machine that reviews it, so the key is refused whatever it names.
+_CODE_KEYS = ("append_rules",)
+# data files cfn-lint reads: allowed only inside the folder that holds the settings file, so a
+# repo cannot make the gate read (and echo) a file from the worker's disk
+_PATH_KEYS = ("custom_rules", "override_spec", "registry_schemas", "parameter_files",
+              "deployment_files")
 
 
 class LintConfigError(ValueError):
@@ -24,12 +31,16 @@ class LintConfigError(ValueError):
 
 def run(ws: Workspace) -> list[Finding]:
     findings: list[Finding] = []
-    findings += _cfn_lint(ws)
+    findings += _cfn_lint(ws, findings)
     findings += _yamllint(ws)
     return findings
 
 
-def cfnlint_args(root: Path) -> dict:
+def cfnlint_args(root: Path, refused: list[Finding] | None = None) -> dict:
+    """cfn-lint's settings from the repo's .cfnlintrc, minus what would run or read outside it.
+
+    Each refused key becomes an error finding in `refused` (when given).
+    """
     from cfnlint.config import ConfigFileArgs
 
     path = locate.settings_file(root, CFNLINT_FILES)
@@ -39,14 +50,47 @@ def cfnlint_args(root: Path) -> dict:
         args = dict(ConfigFileArgs(config_file=path).file_args)
     except Exception as exc:  # jsonschema / yaml errors: name the file, not a traceback
         raise LintConfigError(f"{path}: not a valid cfn-lint settings file: {exc}") from None
+    where = _display(root, path)
+    for key in _CODE_KEYS:
+        if key in args:
+            args.pop(key)
+            if refused is not None:
+                refused.append(Finding(
+                    "lint", "lint:settings-refused", "error", where, None, None,
+                    f"{key}: refused: it makes cfn-lint import Python from the repository under "
+                    "review; custom rules cannot run in the gates (this key was ignored)"))
+    base = path.parent.resolve()
+    for key in _PATH_KEYS:
+        values = args.get(key)
+        items = values if isinstance(values, list) else [values] if values else []
+        outside = [v for v in items if isinstance(v, str) and not _inside(base, v)]
+        if outside:
+            args.pop(key)
+            if refused is not None:
+                refused.append(Finding(
+                    "lint", "lint:settings-refused", "error", where, None, None,
+                    f"{key}: refused: {len(outside)} path(s) leave the folder of {path.name} "
+                    "(absolute, `..` or a symlink out); this key was ignored"))
     return {k: v for k, v in args.items() if k not in _DROP_KEYS}
 
 
-def _cfn_lint(ws: Workspace) -> list[Finding]:
+def _inside(base: Path, value: str) -> bool:
+    target = (base / value).resolve()  # resolve() follows symlinks: a link out is outside
+    return target == base or target.is_relative_to(base)
+
+
+def _display(root: Path, path: Path) -> str:
+    import os
+
+    return os.path.relpath(path, root.resolve())
+
+
+def _cfn_lint(ws: Workspace, refused: list[Finding]) -> list[Finding]:
     findings = [
         Finding("lint", "lint:E0000", "error", t.rel, t.parse_error[0], None, t.parse_error[1])
         for t in ws.templates if t.parse_error
     ]
+    args = cfnlint_args(ws.root, refused)
     good = [t for t in ws.templates if t.data is not None]
     if not good:
         return findings
@@ -54,7 +98,10 @@ def _cfn_lint(ws: Workspace) -> list[Finding]:
     from cfnlint.config import ConfigMixIn
     from cfnlint.runner import Runner, run_template_by_data
 
-    config = ConfigMixIn(**cfnlint_args(ws.root))
+    config = ConfigMixIn(**args)
+    # ConfigMixIn also reads ~/.cfnlintrc and ./.cfnlintrc (the cwd may be the repo under review)
+    # and merges their lists, append_rules included: only the settings checked above count
+    config.file_args = {}
     rules = Runner(config).rules  # loaded once, applied to every template
     for template in good:
         try:
