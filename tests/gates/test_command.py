@@ -21,8 +21,12 @@ def test_exit_1_on_an_error_finding_and_json_contract(fleet_repo, capsys):
     assert check_command(str(fleet_repo), fmt="json") == 1
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"findings", "summary"}
-    assert set(data["summary"]) == {"gates", "errors", "warnings"}
+    assert set(data["summary"]) == {"gates", "errors", "warnings", "checked"}
     assert set(data["summary"]["gates"]) == {"secrets", "lint", "policy", "iam", "unit"}
+    checked = data["summary"]["checked"]
+    assert set(checked) == {"templates", "resources", "history_blobs", "skipped"}
+    # the sample's three templates and k.yaml, every resource in them
+    assert checked["templates"] == 4 and checked["resources"] > 4
     hit = [f for f in data["findings"] if f["rule"] == "policy:kms_key_rotation"]
     assert hit == [{"gate": "policy", "rule": "policy:kms_key_rotation", "severity": "error",
                     "file": "templates/k.yaml", "line": 7, "commit": None,

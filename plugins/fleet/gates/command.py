@@ -67,6 +67,12 @@ def render_text(report: GateReport, root: Path, plan_path: Path | None = None) -
                       key=lambda f: (f.severity != "error", f.file, f.line or 0))
         for f in mine:
             lines.append(f"  {f.severity.upper():7} {f.where()}  {f.rule}: {f.message}")
+    checked = summary["checked"]
+    lines.append(f"\nchecked: {checked['templates']} template(s), {checked['resources']} "
+                 f"resource(s), {checked['history_blobs']} history blob(s); "
+                 f"{len(checked['skipped'])} skipped")
+    for item in checked["skipped"]:
+        lines.append(f"  SKIPPED {item['file']}: {item['reason']}")
     lines.append(f"\n{summary['errors']} error(s), {summary['warnings']} warning(s)")
     if plan_path:
         lines.append(f"git history holds secrets: purge plan written to {plan_path}")

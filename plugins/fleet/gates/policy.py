@@ -71,7 +71,11 @@ def run(ws: Workspace, rules_dir: Path | None) -> list[Finding]:
     findings: list[Finding] = []
     rules = _load_rules(rules_dir, findings, ws)
     examples = _load_examples(rules, ws, findings)
-    templates = [t for t in ws.templates if t.data is not None]
+    templates = [t for t in ws.templates if t.checked_data is not None]
+    for t in ws.templates:
+        for line, reason in t.skipped:
+            findings.append(Finding("policy", "policy:not-checked", "warning", t.rel, line, None,
+                                    reason))
 
     guard_rules = [r for r in rules if r.engine == "guard"]
     rego_rules = [r for r in rules if r.engine == "rego"]
@@ -177,8 +181,24 @@ def _run_guard(ws, rules, templates, examples, verdicts) -> list[Finding]:
         return [Finding("policy", "policy:engine-missing", "error", ".", None, None,
                         f"{len(rules)} Guard rule(s) not evaluated: cfn-guard not found; "
                         f"{locate.INSTALL_GUARD_HINT}")]
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fleet-guard-") as scratch:
+        return _run_guard_in(ws, rules, templates, examples, verdicts, binary, Path(scratch))
+
+
+def _run_guard_in(ws, rules, templates, examples, verdicts, binary, scratch: Path):
     findings: list[Finding] = []
-    by_path = {str(t.file.path): t for t in templates}
+    by_path = {}
+    copies = set()  # data files that are expanded copies: Guard's line numbers are not the file's
+    for i, t in enumerate(templates):
+        if t.rewritten:
+            copy = scratch / f"{i}.json"
+            copy.write_text(json.dumps(t.checked_data, default=str))
+            by_path[str(copy)] = t
+            copies.add(str(copy))
+        else:
+            by_path[str(t.file.path)] = t
     for ex in examples:
         if ex.rule.engine == "guard":
             by_path[str(ex.template.file.path)] = ex.template
@@ -241,7 +261,8 @@ def _run_guard(ws, rules, templates, examples, verdicts) -> list[Finding]:
             rule_id = rule.id if rule else f"policy:{rule_name}"
             seen = set()
             fallback = rule.description if rule else rule_name
-            for message, line in _guard_checks(nc.get("Rule", {}), template, fallback):
+            for message, line in _guard_checks(nc.get("Rule", {}), template, fallback,
+                                               name in copies):
                 if (message, line) in seen:
                     continue
                 seen.add((message, line))
@@ -250,7 +271,7 @@ def _run_guard(ws, rules, templates, examples, verdicts) -> list[Finding]:
     return findings
 
 
-def _guard_checks(node, template: Template, fallback: str):
+def _guard_checks(node, template: Template, fallback: str, copy: bool = False):
     """Yield (message, line) for each failed clause under a Guard rule report.
 
     The message is built from the rule's custom message and the failing property path only:
@@ -265,7 +286,7 @@ def _guard_checks(node, template: Template, fallback: str):
                 missing = re.search(r'"remaining_query": "([^"]+)"', json.dumps(node.get("check", {})))
                 custom = fallback + (f" (missing {missing.group(1)})" if missing else "")
             resource = _RESOURCE_PATH.search(where or "")
-            line = _guard_line(node)
+            line = None if copy else _guard_line(node)
             if line is None and resource:
                 line = template.resource_line(resource.group(1))
             text = custom.strip()
@@ -274,10 +295,10 @@ def _guard_checks(node, template: Template, fallback: str):
             yield text, line
             return
         for value in node.values():
-            yield from _guard_checks(value, template, fallback)
+            yield from _guard_checks(value, template, fallback, copy)
     elif isinstance(node, list):
         for value in node:
-            yield from _guard_checks(value, template, fallback)
+            yield from _guard_checks(value, template, fallback, copy)
 
 
 def _guard_where(node) -> str | None:
@@ -327,19 +348,26 @@ def _run_rego(ws, rules, templates, examples, verdicts) -> list[Finding]:
         loaded.append(rule)
 
     def evaluate(template: Template, rule: RuleFile):
-        engine.set_input_json(json.dumps(template.data, default=str))
+        data = template.checked_data if template.checked_data is not None else template.data
         try:
+            engine.set_input_json(json.dumps(data, default=str))
             out = json.loads(engine.eval_rule_as_json(f"{rule.package}.deny"))
-        except RuntimeError as exc:
-            return None, _rego_error(str(exc))[1]
+        except Exception as exc:  # noqa: BLE001 - one template must not stop the others
+            # the engine's message can quote the input (the template): only where, never what
+            line, _ = _rego_error(str(exc))
+            where = f" at {rule.path.name}:{line}" if line else ""
+            return None, f"{type(exc).__name__}{where}"
         return (out if isinstance(out, list) else []), None
 
     for template in templates:
         for rule in loaded:
             denials, error = evaluate(template, rule)
             if error:
-                findings.append(Finding("policy", rule.id, "error", template.rel, None, None,
-                                        f"Rego rule failed to evaluate: {error}"))
+                findings.append(Finding("policy", "policy:template-crashed", "error",
+                                        template.rel, None, None,
+                                        f"Rego rule {rule.name} failed to evaluate on this "
+                                        f"template ({error}); the other rules and templates "
+                                        "were checked"))
                 continue
             for deny in denials:
                 resource = deny.get("resource") if isinstance(deny, dict) else None

@@ -71,6 +71,21 @@ _META = [
      "secrets_gate.py"),
     ("secrets:scan-failed", "error", "detect-secrets failed on a file or history blob.",
      "secrets_gate.py"),
+    ("secrets:settings-refused", "error",
+     "A .secrets.baseline names a custom plugin or filter (Python from the repo): refused, "
+     "ignored.", "secrets_gate.py"),
+    ("lint:settings-refused", "error",
+     "A .cfnlintrc key would load Python (append_rules) or read files outside the repo: refused, "
+     "ignored.", "lint.py"),
+    ("policy:not-checked", "warning",
+     "A template or resource the policy and IAM gates cannot see: a macro Transform, a Type that "
+     "is not a string (Rain modules), a ::MODULE, a SAM resource, a Fn::ForEach not expanded.",
+     "policy.py"),
+    ("policy:template-crashed", "error",
+     "A Rego rule failed on one template (the message never quotes it); the others were checked.",
+     "policy.py"),
+    ("iam:template-crashed", "error",
+     "The IAM checks failed on one template or document; the others were checked.", "iam.py"),
     ("lint:cfn-lint-crashed", "error", "cfn-lint raised on one template; the others still run.",
      "lint.py"),
     ("lint:yamllint/unreadable", "error", "A YAML file is not readable as UTF-8.", "lint.py"),

@@ -57,8 +57,19 @@ def configure(settings: dict | None) -> str:
     return hashlib.sha256(effective.encode()).hexdigest()[:16]
 
 
+# Lines on which no plugin matched, per file type, in this process. A file made only of such
+# lines holds no secret (filters can only remove plugin matches), so it needs no full scan: most
+# of a file's next version in history is lines already seen, which is what makes history cheap.
+_QUIET: set[tuple[str, str]] = set()
+
+
 def scan_content(name: str, data: bytes) -> list[Hit]:
-    from detect_secrets.core.scan import _is_filtered_out, _process_line_based_plugins
+    """Scan content the way `detect-secrets scan` scans a file named `name` (transformers included).
+
+    Working-tree files and history blobs both come here, so an unquoted YAML, INI or .env value
+    is found the same whether it is still in the tree or lives only in history.
+    """
+    from detect_secrets.core.scan import _is_filtered_out
     from detect_secrets.transformers import get_transformed_file
 
     if b"\0" in data[:8192]:
@@ -78,35 +89,18 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
             if eager:
                 break
             lines = text.splitlines(keepends=True)
-        for secret in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=name):
-            hits.append((secret.type, secret.secret_hash, secret.line_number))
+        hits = _scan_lines(name, lines, "eager" if eager else "plain")
         if hits:
             break
         handle.seek(0)
-    return sorted(set(hits), key=lambda h: (h[2], h[0], h[1]))
+    return hits
 
 
-# Lines on which no plugin matched, per file type, in this process. A history blob made only of
-# such lines holds no secret (filters can only remove plugin matches), so it needs no full scan:
-# most of a file's next version is lines already seen, which is what makes history cheap.
-_QUIET: set[tuple[str, str]] = set()
-
-
-def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
-    """Scan like detect-secrets' scan_diff does (raw lines, no transformers), for history blobs."""
-    from detect_secrets.core.scan import _is_filtered_out, _process_line_based_plugins
+def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
+    from detect_secrets.core.scan import _process_line_based_plugins
     from detect_secrets.settings import get_plugins
 
-    if b"\0" in data[:8192]:
-        return []
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return []
-    if _is_filtered_out(required_filter_parameters=["filename"], filename=name):
-        return []
-    lines = text.splitlines(keepends=True)
-    kind = os.path.splitext(name)[1].lower()
+    kind = f"{mode}:{os.path.splitext(name)[1].lower() or os.path.basename(name)}"
     plugins = get_plugins()
     noisy = False
     for line in {l.rstrip() for l in lines}:
@@ -124,10 +118,25 @@ def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
     return sorted(hits, key=lambda h: (h[2], h[0], h[1]))
 
 
-def _scan_item(item: tuple[str, str, bytes, bool]) -> tuple[str, list[Hit] | str]:
-    key, name, data, raw = item
+def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
+    """Scan like detect-secrets' scan_diff does (raw lines, no transformers)."""
+    from detect_secrets.core.scan import _is_filtered_out
+
+    if b"\0" in data[:8192]:
+        return []
     try:
-        return key, (scan_raw_lines if raw else scan_content)(name, data)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    if _is_filtered_out(required_filter_parameters=["filename"], filename=name):
+        return []
+    return _scan_lines(name, text.splitlines(keepends=True), "raw")
+
+
+def _scan_item(item: tuple[str, str, bytes]) -> tuple[str, list[Hit] | str]:
+    key, name, data = item
+    try:
+        return key, scan_content(name, data)
     except Exception as exc:  # report the kind of failure, never the content
         return key, f"scan failed: {type(exc).__name__}"
 
@@ -136,9 +145,9 @@ def _init_worker(settings: dict | None) -> None:
     configure(settings)
 
 
-def scan_many(items: list[tuple[str, str, bytes, bool]], settings: dict | None,
+def scan_many(items: list[tuple[str, str, bytes]], settings: dict | None,
               workers: int | None = None) -> dict[str, list[Hit] | str]:
-    """Scan (key, name, content, raw) items, in a process pool when there are enough to pay.
+    """Scan (key, name, content) items, in a process pool when there are enough to pay.
 
     Callers sort items by path, so each worker's chunk holds versions of the same files and its
     quiet-line set pays off.
