@@ -60,3 +60,28 @@ def test_this_repositorys_sample_fleet_passes_its_own_gates_history_included(cap
     out = json.loads(capsys.readouterr().out)
     errors = [f for f in out["findings"] if f["severity"] == "error"]
     assert code == 0 and errors == [], errors
+
+
+def test_fleet_check_refuses_a_config_the_pipeline_would_refuse(fleet_repo, capsys):
+    # issue 12 item 7: yamllint alone passed configs the loader rejects
+    text = (fleet_repo / "fleet.yaml").read_text()
+    (fleet_repo / "fleet.yaml").write_text(text.replace("failure_tolerance: 0",
+                                                        "failure_tolerance: -3"))
+    assert check_command(str(fleet_repo), history=False) == 2
+    err = capsys.readouterr().err
+    assert "fleet.yaml:" in err and "environments.prod.failure_tolerance" in err
+    line = int(err.split("fleet.yaml:")[1].split(":")[0])
+    assert (fleet_repo / "fleet.yaml").read_text().splitlines()[line - 1].strip().startswith(
+        "failure_tolerance")
+
+
+def test_control_characters_in_file_names_are_escaped_in_text_output(fleet_repo, capsys):
+    from .conftest import secret_line
+
+    forged = "x\n  ERROR   forged.yaml  lint:E0000: forged line\x1b[2J.py"
+    (fleet_repo / forged).write_text(secret_line())
+    for fmt in ("text", "json"):
+        assert check_command(str(fleet_repo), fmt=fmt, history=False) == 1
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\n  ERROR   forged.yaml" not in out
+        assert ("x\\n  ERROR   forged.yaml" if fmt == "text" else "x\\n  ERROR") in out

@@ -13,8 +13,8 @@ import yaml
 
 from fleet.config import rules, schema
 from fleet.config.model import (
-    OU, Account, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization, ProdTargets,
-    Product, SmokeTest, Vending, Wave,
+    OU, Account, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization, Policies,
+    ProdTargets, Product, SmokeTest, Vending, Wave,
 )
 from fleet.config.problems import ConfigError, Problem, Problems, line_index
 
@@ -73,6 +73,7 @@ def _fleet(d: dict, path: Path) -> FleetConfig:
         catalog=_catalog(d["catalog"], path.parent),
         approval=_approval(d["approval"]),
         vending=_vending(d.get("vending") or {}, organization.vending),
+        policies=Policies(dict((d.get("policies") or {}).get("parameters") or {})),
     )
 
 

@@ -142,6 +142,12 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class Policies:
+    # rule parameters (policies.parameters): Guard's parameters.<name>, Rego's data.parameters
+    parameters: dict = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
 class FleetConfig:
     path: Path
     organization: Organization
@@ -153,6 +159,7 @@ class FleetConfig:
     catalog: Catalog
     approval: Approval
     vending: Vending = Vending()
+    policies: Policies = field(default_factory=Policies)
 
     @property
     def root(self) -> Path:

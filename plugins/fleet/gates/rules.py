@@ -86,6 +86,9 @@ _META = [
      "policy.py"),
     ("iam:template-crashed", "error",
      "The IAM checks failed on one template or document; the others were checked.", "iam.py"),
+    ("policy:not-configured", "warning",
+     "A rule declares a parameter (# fleet:parameter) that fleet.yaml's policies.parameters does "
+     "not set: said once, and the rule checks nothing.", "policy.py"),
     ("lint:cfn-lint-crashed", "error", "cfn-lint raised on one template; the others still run.",
      "lint.py"),
     ("lint:yamllint/unreadable", "error", "A YAML file is not readable as UTF-8.", "lint.py"),
@@ -93,7 +96,8 @@ _META = [
      "policy.py"),
     ("policy:rule-unreadable", "error", "A rule file cannot be read.", "policy.py"),
     ("policy:rule-example-missing", "error",
-     "A rule has no tests/<rule>/pass.yaml or fail.yaml.", "policy.py"),
+     "A rule has no tests/<rule>/pass.yaml or fail.yaml (nor, for Guard, cfn-guard's own "
+     "<rule>_tests.yaml).", "policy.py"),
     ("policy:rule-example-invalid", "error", "A rule's example is not a template.", "policy.py"),
     ("policy:rule-example-failed", "error",
      "A rule flags its passing example or misses its failing one: the rule is broken.",
@@ -148,7 +152,8 @@ def policy_rules(rules_dir: Path) -> list[Rule]:
         path, why = unreadable[0]
         raise ValueError(f"{path}: {why}")
     return [Rule(f.id, f.severity, "check", f.description, _rel(f.path),
-                 _rel(f.example("pass")), _rel(f.example("fail")))
+                 *((_rel(f.guard_tests),) * 2 if f.guard_tests and not f.example("pass").is_file()
+                   else (_rel(f.example("pass")), _rel(f.example("fail")))))
             for f in files]
 
 

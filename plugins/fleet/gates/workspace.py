@@ -63,6 +63,13 @@ class Template:
                     return self.line_of(key, self.line_of(resources[name]))
         return None
 
+    def output_line(self, name: str) -> int | None:
+        outputs = self.data.get("Outputs") if isinstance(self.data, dict) else None
+        for key in outputs if isinstance(outputs, dict) else ():
+            if key == name:
+                return self.line_of(key, self.line_of(outputs[name]))
+        return None
+
     @property
     def checked_resources(self) -> dict[str, Any]:
         data = self.checked_data
