@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Iterable
 
 IGNORED_FILTERS = (
@@ -23,6 +24,9 @@ IGNORED_FILTERS = (
     # never do that, and the Build stage has no business on the internet (= --no-verify)
     "detect_secrets.filters.common.is_ignored_due_to_verification_policies",
 )
+
+# this package's filters (CloudFormation idioms that are not secrets)
+OUR_FILTERS = ("fleet.gates.secret_filters.is_cloudformation_idiom",)
 
 Hit = tuple[str, str, int]  # (secret type, hashed_secret, line)
 
@@ -52,8 +56,15 @@ def configure(settings: dict | None) -> str:
         })
     # not cache_bust() again: it would also drop the Settings singleton we just configured
     get_settings().disable_filters(*IGNORED_FILTERS)
+    for path in OUR_FILTERS:
+        get_settings().filters[path] = {}
     get_plugins.cache_clear()
-    effective = json.dumps([VERSION, get_settings().json()], sort_keys=True)
+    from detect_secrets.core.scan import get_filters
+
+    get_filters.cache_clear()
+    # our filters' code decides results too: a change to it must not reuse old cache entries
+    ours = hashlib.sha256(Path(__file__).with_name("secret_filters.py").read_bytes()).hexdigest()
+    effective = json.dumps([VERSION, get_settings().json(), ours], sort_keys=True)
     return hashlib.sha256(effective.encode()).hexdigest()[:16]
 
 
