@@ -7,6 +7,9 @@ process start-up.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 
 from . import locate
@@ -29,9 +32,10 @@ class LintConfigError(ValueError):
     """A settings file the linters cannot use (a usage error: exit 2)."""
 
 
-def run(ws: Workspace) -> list[Finding]:
+def run(ws: Workspace, cache_dir: Path | None = None) -> list[Finding]:
+    """cache_dir: where per-template results are kept (None: no cache)."""
     findings: list[Finding] = []
-    findings += _cfn_lint(ws, findings)
+    findings += _cfn_lint(ws, findings, cache_dir)
     findings += _yamllint(ws)
     return findings
 
@@ -80,12 +84,11 @@ def _inside(base: Path, value: str) -> bool:
 
 
 def _display(root: Path, path: Path) -> str:
-    import os
-
     return os.path.relpath(path, root.resolve())
 
 
-def _cfn_lint(ws: Workspace, refused: list[Finding]) -> list[Finding]:
+def _cfn_lint(ws: Workspace, refused: list[Finding], cache_dir: Path | None = None,
+              workers: int | None = None) -> list[Finding]:
     findings = [
         Finding("lint", "lint:E0000", "error", t.rel, t.parse_error[0], None, t.parse_error[1])
         for t in ws.templates if t.parse_error
@@ -95,26 +98,115 @@ def _cfn_lint(ws: Workspace, refused: list[Finding]) -> list[Finding]:
     if not good:
         return findings
 
+    cache = TemplateCache(cache_dir, "lint", _settings_digest(args))
+    todo = []
+    for template in good:
+        hit = cache.get(template)
+        if hit is None:
+            todo.append(template)
+        else:
+            findings += hit
+    for template, result in zip(todo, _lint_all(todo, args, workers)):
+        findings += result
+        if not any(f.rule == "lint:cfn-lint-crashed" for f in result):
+            cache.put(template, result)  # complete results only: a crash runs again next time
+    return findings
+
+
+def _settings_digest(args: dict) -> str:
+    from importlib import metadata
+
+    h = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode())
+    h.update(metadata.version("cfn-lint").encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+class TemplateCache:
+    """Findings per template, keyed by the template's path and bytes, the tool's version and
+    settings, and this module's code: one edited template is the only one linted again."""
+
+    def __init__(self, directory: Path | None, gate: str, settings: str):
+        self.directory = directory / f"{gate}-templates" if directory else None
+        self.settings = settings
+
+    def _path(self, template) -> Path | None:
+        if self.directory is None:
+            return None
+        try:
+            body = template.file.read_bytes()
+        except OSError:
+            return None
+        h = hashlib.sha256(self.settings.encode())
+        h.update(template.rel.encode() + b"\0" + body)
+        return self.directory / f"{h.hexdigest()[:32]}.json"
+
+    def get(self, template) -> list[Finding] | None:
+        path = self._path(template)
+        try:
+            return [Finding(**item) for item in json.loads(path.read_text())] if path else None
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def put(self, template, findings: list[Finding]) -> None:
+        path = self._path(template)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps([f.to_dict() for f in findings]))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only cache only costs speed
+
+
+# what forked lint workers inherit: the loaded rules and the parsed templates (parsing and
+# loading rules once, in the parent, is most of cfn-lint's start-up)
+_SHARED: dict = {}
+
+
+def _lint_all(templates: list, args: dict, workers: int | None) -> list[list[Finding]]:
+    if not templates:
+        return []
     from cfnlint.config import ConfigMixIn
-    from cfnlint.runner import Runner, run_template_by_data
+    from cfnlint.runner import Runner
 
     config = ConfigMixIn(**args)
     # ConfigMixIn also reads ~/.cfnlintrc and ./.cfnlintrc (the cwd may be the repo under review)
     # and merges their lists, append_rules included: only the settings checked above count
     config.file_args = {}
     rules = Runner(config).rules  # loaded once, applied to every template
-    for template in good:
-        try:
-            matches = list(run_template_by_data(template.data, config, rules))
-        except Exception as exc:  # a cfn-lint bug on one template must not hide the others
-            findings.append(Finding("lint", "lint:cfn-lint-crashed", "error", template.rel, None,
-                                    None, f"cfn-lint failed on this template: {type(exc).__name__}"))
-            continue
-        for m in matches:
-            severity = "error" if m.rule.severity == "error" else "warning"
-            findings.append(Finding("lint", f"lint:{m.rule.id}", severity, template.rel,
-                                    m.linenumber or None, None, m.message))
-    return findings
+    _SHARED.update(config=config, rules=rules, templates=templates)
+    workers = workers or os.cpu_count() or 1
+    import multiprocessing
+
+    try:
+        if workers == 1 or len(templates) < 4 or "fork" not in \
+                multiprocessing.get_all_start_methods():
+            return [_lint_one(i) for i in range(len(templates))]
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: the workers start with the rules and the parsed templates already in memory
+        with ProcessPoolExecutor(max_workers=min(workers, len(templates)),
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_lint_one, range(len(templates)), chunksize=1))
+    finally:
+        _SHARED.clear()
+
+
+def _lint_one(index: int) -> list[Finding]:
+    from cfnlint.runner import run_template_by_data
+
+    template = _SHARED["templates"][index]
+    try:
+        matches = list(run_template_by_data(template.data, _SHARED["config"], _SHARED["rules"]))
+    except Exception as exc:  # a cfn-lint bug on one template must not hide the others
+        return [Finding("lint", "lint:cfn-lint-crashed", "error", template.rel, None, None,
+                        f"cfn-lint failed on this template: {type(exc).__name__}")]
+    return [Finding("lint", f"lint:{m.rule.id}", "error" if m.rule.severity == "error"
+                    else "warning", template.rel, m.linenumber or None, None, m.message)
+            for m in matches]
 
 
 def _yamllint(ws: Workspace) -> list[Finding]:

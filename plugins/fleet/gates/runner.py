@@ -101,26 +101,38 @@ def run_here(*, root: str, history: bool, rules_dir: str | None, gates: list[str
             findings = [_crash(gate, exc)]
         report.findings.extend(findings)
         report.seconds[gate] = time.perf_counter() - started
-    _coverage(report, ws, wanted)
+    _coverage(report, ws, wanted, cache_root)
     return report
 
 
-def _coverage(report: GateReport, ws: Workspace, wanted: set[str]) -> None:
+def _coverage(report: GateReport, ws: Workspace, wanted: set[str], cache_root: Path) -> None:
     """summary.checked: how much was looked at, and every file or part that was not."""
     skipped = report.checked["skipped"]
     if wanted & {"lint", "policy", "iam"}:
-        parsed = [t for t in ws.templates if t.data is not None]
-        report.checked["templates"] = len(parsed)
-        report.checked["resources"] = sum(len(t.checked_resources) for t in parsed)
-        for t in ws.templates:
-            if t.parse_error:
-                skipped.append({"file": t.rel, "reason": t.parse_error[1]})
-            for line, reason in t.skipped:
-                skipped.append({"file": t.rel if not line else f"{t.rel}:{line}",
-                                "reason": reason})
+        # cached like a gate: a warm run need not parse every template to count them
+        key = _digest("coverage", ws, [])
+        templates = _load_json(cache_root, "coverage", key)
+        if templates is None:
+            templates = _template_coverage(ws)
+            _store_json(cache_root, "coverage", key, templates)
+        report.checked["templates"] = templates["templates"]
+        report.checked["resources"] = templates["resources"]
+        skipped += templates["skipped"]
     for f in report.findings:
         if f.rule in ("secrets:too-large", "secrets:unreadable"):
             skipped.append({"file": f.where(), "reason": f.message})
+
+
+def _template_coverage(ws: Workspace) -> dict:
+    parsed = [t for t in ws.templates if t.data is not None]
+    skipped = []
+    for t in ws.templates:
+        if t.parse_error:
+            skipped.append({"file": t.rel, "reason": t.parse_error[1]})
+        for line, reason in t.skipped:
+            skipped.append({"file": t.rel if not line else f"{t.rel}:{line}", "reason": reason})
+    return {"templates": len(parsed),
+            "resources": sum(len(t.checked_resources) for t in parsed), "skipped": skipped}
 
 
 def _workspace(root: Path, rules: Path | None, only_files) -> Workspace:
@@ -193,7 +205,7 @@ def _run_gate(gate, ws, *, history, rules, features, cache_root, report):
     if gate == "lint":
         from . import lint
 
-        findings = lint.run(ws)
+        findings = lint.run(ws, cache_dir=cache_root)
     elif gate == "policy":
         from . import policy
 
@@ -248,19 +260,29 @@ def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
 
 
 def _load(cache_root: Path, gate: str, key: str) -> list[Finding] | None:
+    data = _load_json(cache_root, gate, key)
     try:
-        data = json.loads((cache_root / f"gate-{gate}-{key}.json").read_text())
-        return [Finding(**item) for item in data]
-    except (OSError, ValueError, TypeError):
+        return None if data is None else [Finding(**item) for item in data]
+    except TypeError:
         return None
 
 
 def _store(cache_root: Path, gate: str, key: str, findings: list[Finding]) -> None:
+    _store_json(cache_root, gate, key, [f.to_dict() for f in findings])
+
+
+def _load_json(cache_root: Path, gate: str, key: str):
+    try:
+        return json.loads((cache_root / f"gate-{gate}-{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _store_json(cache_root: Path, gate: str, key: str, data) -> None:
     try:
         cache_root.mkdir(parents=True, exist_ok=True)
         for old in cache_root.glob(f"gate-{gate}-*.json"):
             old.unlink(missing_ok=True)  # one entry per gate: the cache does not grow
-        (cache_root / f"gate-{gate}-{key}.json").write_text(
-            json.dumps([f.to_dict() for f in findings]))
+        (cache_root / f"gate-{gate}-{key}.json").write_text(json.dumps(data))
     except OSError:
         pass

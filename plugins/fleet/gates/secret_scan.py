@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable
@@ -68,6 +69,10 @@ def configure(settings: dict | None) -> str:
     return hashlib.sha256(effective.encode()).hexdigest()[:16]
 
 
+_CFN_TAG = re.compile(
+    r"(?m)^[^#\n]*(?:^|[\s\[{,:-])!(?:Ref|Sub|GetAtt|Join|Select|Split|If|Equals|Not|And|Or|"
+    r"FindInMap|ImportValue|GetAZs|Base64|Cidr|Condition|Transform|ToJsonString|Length)\b")
+
 # Lines on which no plugin matched, per file type, in this process. A file made only of such
 # lines holds no secret (filters can only remove plugin matches), so it needs no full scan: most
 # of a file's next version in history is lines already seen, which is what makes history cheap.
@@ -91,6 +96,11 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
         return []
     if _is_filtered_out(required_filter_parameters=["filename"], filename=name):
         return []
+    if _CFN_TAG.search(text) and os.path.splitext(name)[1].lower() in (".yaml", ".yml"):
+        # detect-secrets' YAML transformer composes the whole document, then fails on the
+        # first CloudFormation short-form tag (!Ref, !Sub, ...) and falls back to raw lines:
+        # go there directly (same result, a fraction of the time on templates)
+        return _scan_lines(name, text.splitlines(keepends=True), "plain")
     handle = io.StringIO(text)
     handle.name = name  # transformers pick themselves by file name (YAML, INI, ...)
     hits: list[Hit] = []
@@ -108,25 +118,50 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
 
 
 def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
-    from detect_secrets.core.scan import _process_line_based_plugins
     from detect_secrets.settings import get_plugins
 
     kind = f"{mode}:{os.path.splitext(name)[1].lower() or os.path.basename(name)}"
     plugins = get_plugins()
-    noisy = False
+    noisy_texts = set()
     for line in {l.rstrip() for l in lines}:
         key = (kind, line)
         if key in _QUIET:
             continue
         if any(p.analyze_line(filename=name, line=line, line_number=0) for p in plugins):
-            noisy = True
-            break
-        _QUIET.add(key)
-    if not noisy:
+            noisy_texts.add(line)
+        else:
+            _QUIET.add(key)
+    if not noisy_texts:
         return []
+    # only the lines some plugin matched can yield a secret (filters only remove); they are
+    # processed exactly as detect-secrets does, with their real context from the whole file
+    numbered = list(enumerate(lines, start=1))
+    noisy = [(n, l) for n, l in numbered if l.rstrip() in noisy_texts]
     hits = {(s.type, s.secret_hash, s.line_number)
-            for s in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=name)}
+            for s in _process_lines(noisy, [l for _, l in numbered], name)}
     return sorted(hits, key=lambda h: (h[2], h[0], h[1]))
+
+
+def _process_lines(selected, all_lines, filename):
+    """detect-secrets' _process_line_based_plugins over `selected` (line number, text) pairs,
+    with the code-snippet context taken from all of the file's lines."""
+    from detect_secrets.core.scan import _is_filtered_out, _scan_line
+    from detect_secrets.settings import get_plugins
+    from detect_secrets.util.code_snippet import get_code_snippet
+
+    for line_number, line in selected:
+        line = line.rstrip()
+        snippet = get_code_snippet(lines=all_lines, line_number=line_number)
+        if _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line,
+                            context=snippet):
+            continue
+        for plugin in get_plugins():
+            for secret in _scan_line(plugin=plugin, filename=filename, line=line,
+                                     line_number=line_number, context=snippet):
+                if not _is_filtered_out(required_filter_parameters=["context"],
+                                        filename=secret.filename, secret=secret.secret_value,
+                                        plugin=plugin, line=line, context=snippet):
+                    yield secret
 
 
 def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
