@@ -85,3 +85,19 @@ def test_control_characters_in_file_names_are_escaped_in_text_output(fleet_repo,
         out = capsys.readouterr().out
         assert "\x1b" not in out and "\n  ERROR   forged.yaml" not in out
         assert ("x\\n  ERROR   forged.yaml" if fmt == "text" else "x\\n  ERROR") in out
+
+
+def test_pre_commit_hook_loads_a_staged_fleet_config(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from fleet.gates import hook
+
+    from .conftest import INCLUDE, init_repo
+
+    repo = init_repo(tmp_path / "r")
+    shutil.copytree(INCLUDE, repo / "include", ignore=shutil.ignore_patterns("features"))
+    config = repo / "include" / "fleet.yaml"
+    config.write_text(config.read_text().replace("max_concurrent: 20", "max_concurrent: 0"))
+    monkeypatch.chdir(repo)
+    assert hook.main(["lint", "include/fleet.yaml"]) == 2
+    assert "environments.prod.max_concurrent" in capsys.readouterr().err
