@@ -102,12 +102,22 @@ def test_a_registry_rule_with_cfn_guard_tests_needs_no_hand_written_examples(fle
     (pack / "tests").mkdir(parents=True)
     (pack / "sns_encrypted_kms.guard").write_text(REGISTRY_RULE)
     (pack / "tests" / "sns_encrypted_kms_tests.yaml").write_text(REGISTRY_TESTS)
+    # a pack rule with the name of one of ours, stricter than ours: ours keeps its own examples
+    (pack.parent / "rds").mkdir()
+    (pack.parent / "rds" / "rds_storage_encrypted.guard").write_text(
+        "let dbs = Resources.*[ Type == 'AWS::RDS::DBInstance' ]\n"
+        "rule RDS_STORAGE_ENCRYPTED when %dbs !empty { %dbs.Properties.StorageEncrypted == true }\n")
+    (pack.parent / "rds" / "rds_storage_encrypted_tests.yaml").write_text(
+        "- name: plain\n  input: {Resources: {D: {Type: AWS::RDS::DBInstance}}}\n"
+        "  expectations: {rules: {RDS_STORAGE_ENCRYPTED: FAIL}}\n")
     (fleet_repo / "templates" / "t.yaml").write_text(
         "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n")
     found = policy(fleet_repo, cache, rules)
     assert not [f for f in found if f.rule.startswith("policy:rule-example")], found
-    assert any(f.rule == "policy:sns_encrypted_kms" and f.file == "templates/t.yaml"
-               for f in found)
+    # named by its path in the pack: packs reuse names (the registry has its own
+    # rds_storage_encrypted), and a name picks a rule's examples
+    assert any(f.rule == "policy:registry/rules/aws/sns/sns_encrypted_kms"
+               and f.file == "templates/t.yaml" for f in found)
 
     # a test case whose expectation the rule does not meet: the rule is broken
     (pack / "tests" / "sns_encrypted_kms_tests.yaml").write_text(

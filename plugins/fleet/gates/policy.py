@@ -187,8 +187,12 @@ def read_rules(rules_dir: Path) -> tuple[list[RuleFile], list[tuple[Path, str]]]
                 unreadable.append((path, f"cannot read rule file: {type(exc).__name__}"))
                 continue
             match = _SEVERITY.search(text)
-            rule = RuleFile(engine, path.stem, path, match.group(1) if match else "error",
-                        _description(text))
+            # a rule in a pack folder is named by its path (guard/registry/rules/aws/amazon_rds/
+            # rds_storage_encrypted.guard -> registry/rules/aws/amazon_rds/rds_storage_encrypted):
+            # packs reuse names, ours among them, and a name picks the rule's examples
+            name = path.relative_to(rules_dir / engine).with_suffix("").as_posix()
+            rule = RuleFile(engine, name, path, match.group(1) if match else "error",
+                            _description(text))
             rule.parameters = _PARAMETER.findall(text)
             if engine == "guard":
                 rule.guard_rules = _GUARD_RULE.findall(text)
