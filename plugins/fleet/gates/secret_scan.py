@@ -66,7 +66,16 @@ def configure(settings: dict | None) -> str:
     # our filters' code decides results too: a change to it must not reuse old cache entries
     ours = hashlib.sha256(Path(__file__).with_name("secret_filters.py").read_bytes()).hexdigest()
     effective = json.dumps([VERSION, get_settings().json(), ours], sort_keys=True)
-    return hashlib.sha256(effective.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(effective.encode()).hexdigest()[:16]
+    global _CONFIGURED
+    if digest != _CONFIGURED:  # other plugins or filters: what was learnt no longer holds
+        _QUIET.clear()
+        _NOISY.clear()
+        _CONFIGURED = digest
+    return digest
+
+
+_CONFIGURED = ""
 
 
 _CFN_TAG = re.compile(
@@ -137,31 +146,48 @@ def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
     # processed exactly as detect-secrets does, with their real context from the whole file
     numbered = list(enumerate(lines, start=1))
     noisy = [(n, l) for n, l in numbered if l.rstrip() in noisy_texts]
-    hits = {(s.type, s.secret_hash, s.line_number)
-            for s in _process_lines(noisy, [l for _, l in numbered], name)}
+    hits = set(_process_lines(noisy, [l for _, l in numbered], name))
     return sorted(hits, key=lambda h: (h[2], h[0], h[1]))
 
 
 def _process_lines(selected, all_lines, filename):
     """detect-secrets' _process_line_based_plugins over `selected` (line number, text) pairs,
-    with the code-snippet context taken from all of the file's lines."""
-    from detect_secrets.core.scan import _is_filtered_out, _scan_line
-    from detect_secrets.settings import get_plugins
+    with the code-snippet context taken from all of the file's lines: (type, hash, line)."""
     from detect_secrets.util.code_snippet import get_code_snippet
 
     for line_number, line in selected:
         line = line.rstrip()
         snippet = get_code_snippet(lines=all_lines, line_number=line_number)
-        if _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line,
-                            context=snippet):
-            continue
-        for plugin in get_plugins():
-            for secret in _scan_line(plugin=plugin, filename=filename, line=line,
-                                     line_number=line_number, context=snippet):
-                if not _is_filtered_out(required_filter_parameters=["context"],
-                                        filename=secret.filename, secret=secret.secret_value,
-                                        plugin=plugin, line=line, context=snippet):
-                    yield secret
+        # plugins and filters see the file name, the line and its context, nothing else: the
+        # next version of a file in history repeats most of them
+        key = (filename, line, tuple(snippet.lines))
+        found = _NOISY.get(key)
+        if found is None:
+            found = list(_secrets_on_line(filename, line, line_number, snippet))
+            if len(_NOISY) < 200_000:
+                _NOISY[key] = found
+        for kind, hashed in found:
+            yield kind, hashed, line_number
+
+
+# (file name, line, context) -> [(type, hashed_secret)], in this process
+_NOISY: dict[tuple, list[tuple[str, str]]] = {}
+
+
+def _secrets_on_line(filename, line, line_number, snippet):
+    from detect_secrets.core.scan import _is_filtered_out, _scan_line
+    from detect_secrets.settings import get_plugins
+
+    if _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line,
+                        context=snippet):
+        return
+    for plugin in get_plugins():
+        for secret in _scan_line(plugin=plugin, filename=filename, line=line,
+                                 line_number=line_number, context=snippet):
+            if not _is_filtered_out(required_filter_parameters=["context"],
+                                    filename=secret.filename, secret=secret.secret_value,
+                                    plugin=plugin, line=line, context=snippet):
+                yield secret.type, secret.secret_hash
 
 
 def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
