@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cfn-lint alone     {cfn:7.2f}s  ({len(templates)} templates, one process)")
         print(f"secrets gate       {secrets_s:7.2f}s  vs gitleaks {gitleaks_s:.2f}s "
               f"(git {leaks_git:.2f}s + dir {leaks_dir:.2f}s)")
-        print(f"peak memory of the largest process: {peak_mb:.0f} MB; cores: {os.cpu_count()}")
+        print(f"peak memory of the largest process: {peak_mb:.0f} MB; cores: {os.cpu_count()}; "
+              f"load average now {os.getloadavg()[0]:.1f} (wall-clock ratios need an idle machine)")
         print(f"gates cold={cold / cfn:.2f} warm={warm / cold:.2f} secrets={secrets_s / gitleaks_s:.2f}")
     finally:
         if not args.keep:
