@@ -117,3 +117,37 @@ def test_child_environment_is_an_allow_list():
                              "LC_ALL": "C", "SOMETHING": "1"})
     assert set(env) == {"PATH", "FLEET_CFN_GUARD", "LC_ALL", "PYTHONDONTWRITEBYTECODE"}
     assert os.environ.get("PATH") is not None
+
+
+def test_the_gate_process_stops_when_its_caller_dies(fleet_repo, tmp_path):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # enough templates that the gates are still running long after the caller is killed
+    for i in range(150):
+        shutil.copy(fleet_repo / "templates" / "security-baseline.yaml",
+                    fleet_repo / "templates" / f"copy-{i}.yaml")
+    caller = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from fleet.gates import run_gates; "
+        f"run_gates({str(fleet_repo)!r}, cache_dir={str(tmp_path / 'c')!r})")])
+    child = None
+    for _ in range(100):  # the caller starts its gate process
+        out = subprocess.run(["pgrep", "-P", str(caller.pid)], capture_output=True, text=True)
+        if out.stdout.strip():
+            child = int(out.stdout.split()[0])
+            break
+        time.sleep(0.1)
+    assert child is not None
+    time.sleep(1)
+    caller.send_signal(signal.SIGKILL)
+    caller.wait()
+    for _ in range(15):  # the watch looks every 0.5 s
+        if subprocess.run(["kill", "-0", str(child)], capture_output=True).returncode != 0:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the gate process outlived its caller")

@@ -163,6 +163,7 @@ def child_main() -> int:
     import sys
 
     request = json.loads(sys.stdin.read())
+    _exit_with_parent()
     out = sys.stdout
     try:
         # tools print; only the answer goes to stdout
@@ -173,6 +174,22 @@ def child_main() -> int:
     out.write("\n" + json.dumps(answer) + "\n")
     out.flush()
     return 0
+
+
+def _exit_with_parent() -> None:
+    """A gate process whose caller died (a killed `fleet check`, a stopped task) stops too,
+    instead of linting on unseen."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="fleet-gates-parent-watch").start()
 
 
 def _crash(gate: str, exc: Exception) -> Finding:
