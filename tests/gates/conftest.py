@@ -54,7 +54,12 @@ def fleet_repo(tmp_path: Path) -> Path:
     root = tmp_path / "fleet"
     shutil.copytree(INCLUDE / "templates", root / "templates")
     shutil.copytree(INCLUDE / "features", root / "features")
-    shutil.copy(INCLUDE / "fleet.yaml", root / "fleet.yaml")
+    # `fleet check` loads the config: the SCP it names lives under policies/, which is left out
+    # (the bundled rules apply), so the copy names none
+    config = (INCLUDE / "fleet.yaml").read_text()
+    scps = "scps: [policies/scp/deny-leave-organization.json]"
+    assert scps in config
+    (root / "fleet.yaml").write_text(config.replace(scps, "scps: []"))
     return root
 
 

@@ -35,5 +35,6 @@ def test_report_summary_and_json_shape():
     assert data["summary"] == {
         "gates": {"lint": {"errors": 1, "warnings": 1, "seconds": 0.5},
                   "iam": {"errors": 0, "warnings": 1, "seconds": 0.1}},
-        "errors": 1, "warnings": 2}
+        "errors": 1, "warnings": 2,
+        "checked": {"templates": 0, "resources": 0, "history_blobs": 0, "skipped": []}}
     assert GateReport(findings=report.findings[1:]).ok

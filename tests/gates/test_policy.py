@@ -33,6 +33,12 @@ def test_each_rule_flags_its_failing_example_only(name, tmp_path):
     for expect in ("pass", "fail"):
         (root / "templates").mkdir(parents=True, exist_ok=True)
         shutil.copy(RULES / "tests" / name / f"{expect}.yaml", root / "templates" / f"{expect}.yaml")
+    values = RULES / "tests" / name / "parameters.yaml"
+    if values.is_file():  # a parameterised rule checks templates only once configured
+        import yaml
+
+        config = {"policies": {"parameters": yaml.safe_load(values.read_text())}}
+        (root / "fleet.yaml").write_text(yaml.safe_dump(config))
     found = policy(root, tmp_path / "cache", RULES)
     assert not [f for f in found if f.rule.startswith("policy:rule-example")], found
     flagged = {f.file for f in found if f.rule == f"policy:{name}"}

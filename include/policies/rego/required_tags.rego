@@ -1,11 +1,11 @@
 # fleet:severity error
-# Required tags: every taggable resource the fleet deploys carries fleet:managed-by, so cost,
+# fleet:parameter required_tag_keys
+# Required tags: every taggable resource carries the tag keys configured in fleet.yaml
+# (policies.parameters.required_tag_keys; the sample fleet requires fleet:managed-by), so cost,
 # ownership and drift reports can tell fleet-managed resources from hand-made ones.
 package fleet.rules.required_tags
 
 import rego.v1
-
-required := "fleet:managed-by"
 
 # Types whose Tags property is a list of {Key, Value}.
 list_tagged := {
@@ -18,20 +18,21 @@ list_tagged := {
 # Types whose Tags property is a plain map.
 map_tagged := {"AWS::SSM::Parameter"}
 
-has_tag(r) if {
+has_tag(r, required) if {
 	list_tagged[r.Type]
 	some tag in r.Properties.Tags
 	tag.Key == required
 }
 
-has_tag(r) if {
+has_tag(r, required) if {
 	map_tagged[r.Type]
 	r.Properties.Tags[required]
 }
 
 deny contains {"resource": name, "message": msg} if {
+	some required in data.parameters.required_tag_keys
 	some name, r in input.Resources
 	r.Type in (list_tagged | map_tagged)
-	not has_tag(r)
+	not has_tag(r, required)
 	msg := sprintf("%s (%s) must carry the tag %s", [name, r.Type, required])
 }

@@ -13,8 +13,8 @@ import yaml
 
 from fleet.config import rules, schema
 from fleet.config.model import (
-    OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization, ProdTargets,
-    Product, SmokeTest, Vending, Wave,
+    OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
+    Policies, ProdTargets, Product, SmokeTest, Vending, Wave,
 )
 from fleet.config.problems import ConfigError, Problem, Problems, line_index
 
@@ -74,6 +74,7 @@ def _fleet(d: dict, path: Path) -> FleetConfig:
         approval=_approval(d["approval"]),
         vending=_vending(d.get("vending") or {}, organization.vending),
         alerts=_alerts(d.get("alerts") or {}),
+        policies=Policies(dict((d.get("policies") or {}).get("parameters") or {})),
     )
 
 

@@ -151,6 +151,12 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Policies:
+    # rule parameters (policies.parameters): Guard's parameters.<name>, Rego's data.parameters
+    parameters: dict = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
 class FleetConfig:
     path: Path
     organization: Organization
@@ -163,6 +169,7 @@ class FleetConfig:
     approval: Approval
     vending: Vending = Vending()
     alerts: Alerts = Alerts()
+    policies: Policies = field(default_factory=Policies)
 
     @property
     def root(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 from . import locate
@@ -22,13 +23,15 @@ def check_command(path: str | None, fmt: str = "text", history: bool = True, *,
     """
     out = out or sys.stdout
     if fmt not in ("text", "json"):
-        print(f"fleet check: --format must be text or json, got {fmt!r}", file=sys.stderr)
+        print(f"fleet check: --format must be text or json, got {escape(fmt)!r}", file=sys.stderr)
         return EXIT_USAGE
     root = Path(path) if path else locate.default_check_path()
+    if not check_config(root, only_files):
+        return EXIT_USAGE
     try:
         report = run_gates(root, history=history, gates=gates, only_files=only_files)
     except GateConfigError as exc:
-        print(f"fleet check: {exc}", file=sys.stderr)
+        print(f"fleet check: {escape(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     plan_path = _write_plan(root, report)
     if fmt == "json":
@@ -36,6 +39,35 @@ def check_command(path: str | None, fmt: str = "text", history: bool = True, *,
     else:
         out.write(render_text(report, root, plan_path))
     return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+CONFIG_NAME = "fleet.yaml"
+
+
+def check_config(root: Path, only_files: set[str] | None = None) -> bool:
+    """Load <root>/fleet.yaml with the pipeline's own loader; print every problem and return
+    False when it would be refused (pre-commit: only when fleet.yaml is among the files)."""
+    path = root / CONFIG_NAME
+    if not path.is_file() or (only_files is not None and CONFIG_NAME not in only_files):
+        return True
+    from fleet.config import ConfigError, load_config
+
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"fleet check: {escape(str(problem))}", file=sys.stderr)
+        return False
+    return True
+
+
+def escape(text: str) -> str:
+    """Control and format characters (newlines, ANSI escapes, bidi overrides) as visible escapes,
+    so a file name or message cannot forge or hide output lines."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " or unicodedata.category(ch) not in (
+        "Cc", "Cf", "Zl", "Zp") else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _write_plan(root: Path, report: GateReport) -> Path | None:
@@ -54,7 +86,7 @@ def _write_plan(root: Path, report: GateReport) -> Path | None:
 
 def render_text(report: GateReport, root: Path, plan_path: Path | None = None) -> str:
     """Findings grouped per gate, errors first, each as file:line so an editor can jump to it."""
-    lines = [f"fleet check {root}"]
+    lines = [f"fleet check {escape(str(root))}"]
     summary = report.summary
     for gate in GATES:
         if gate not in summary["gates"]:
@@ -66,10 +98,17 @@ def render_text(report: GateReport, root: Path, plan_path: Path | None = None) -
         mine = sorted((f for f in report.findings if f.gate == gate),
                       key=lambda f: (f.severity != "error", f.file, f.line or 0))
         for f in mine:
-            lines.append(f"  {f.severity.upper():7} {f.where()}  {f.rule}: {f.message}")
+            lines.append(f"  {f.severity.upper():7} {escape(f.where())}  {escape(f.rule)}: "
+                         f"{escape(f.message)}")
+    checked = summary["checked"]
+    lines.append(f"\nchecked: {checked['templates']} template(s), {checked['resources']} "
+                 f"resource(s), {checked['history_blobs']} history blob(s); "
+                 f"{len(checked['skipped'])} skipped")
+    for item in checked["skipped"]:
+        lines.append(f"  SKIPPED {escape(item['file'])}: {escape(item['reason'])}")
     lines.append(f"\n{summary['errors']} error(s), {summary['warnings']} warning(s)")
     if plan_path:
-        lines.append(f"git history holds secrets: purge plan written to {plan_path}")
+        lines.append(f"git history holds secrets: purge plan written to {escape(str(plan_path))}")
     return "\n".join(lines) + "\n"
 
 

@@ -51,6 +51,10 @@ class GateReport:
     seconds: dict[str, float] = field(default_factory=dict)
     # set by the secrets gate when history holds a secret: commits, paths, hashes (no values)
     purge_plan: dict | None = None
+    # what was looked at, so a silent skip can be seen: templates, resources, history blobs,
+    # and [{"file", "reason"}] for what was not checked
+    checked: dict = field(default_factory=lambda: {"templates": 0, "resources": 0,
+                                                   "history_blobs": 0, "skipped": []})
 
     @property
     def summary(self) -> dict:
@@ -66,14 +70,25 @@ class GateReport:
             "gates": gates,
             "errors": sum(f.severity == "error" for f in self.findings),
             "warnings": sum(f.severity == "warning" for f in self.findings),
+            "checked": self.checked,
         }
 
     @property
     def ok(self) -> bool:
         return not any(f.severity == "error" for f in self.findings)
 
-    def to_dict(self) -> dict:
-        return {"findings": [f.to_dict() for f in self.findings], "summary": self.summary}
+    def to_dict(self, full: bool = False) -> dict:
+        """The `fleet check --format json` document; full=True adds what from_dict needs."""
+        data = {"findings": [f.to_dict() for f in self.findings], "summary": self.summary}
+        if full:
+            data.update(seconds=self.seconds, purge_plan=self.purge_plan)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GateReport":
+        return cls(findings=[Finding(**f) for f in data.get("findings", [])],
+                   seconds=dict(data.get("seconds") or {}), purge_plan=data.get("purge_plan"),
+                   checked=data.get("summary", {}).get("checked") or cls().checked)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import locate
-from .command import check_command
+from .command import CONFIG_NAME, check_command, check_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     root = locate.git_toplevel(Path.cwd()) or Path.cwd()
     rel = {str(Path(f).resolve().relative_to(root.resolve())) if Path(f).is_absolute() else
            str(Path(f)) for f in files}
+    # a staged fleet config is loaded as the pipeline will load it (include/fleet.yaml here)
+    for config in sorted({Path(r).parent for r in rel if Path(r).name == CONFIG_NAME}):
+        if not check_config(root / config):
+            return 2
     # history is the Build stage's job: a commit hook checks what is about to be committed
     return check_command(str(root), "text", history=False, gates={gate}, only_files=rel)
 

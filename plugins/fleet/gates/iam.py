@@ -57,16 +57,29 @@ def resource_documents(resources: dict) -> list[tuple[str, str, Any]]:
         if not isinstance(resource, dict):
             continue
         props = resource.get("Properties")
-        for path, kind in _DOCUMENTS.get(resource.get("Type"), []):
+        rtype = resource.get("Type")
+        for path, kind in _DOCUMENTS.get(rtype, []) if isinstance(rtype, str) else []:
             for node in _walk(props, path):
                 if isinstance(node, (dict, str)):
                     found.append((name, kind, node))
     return found
 
 
-def documents(ws: Workspace) -> list[Document]:
-    return [Document(template, name, kind, node) for template in ws.templates
-            for name, kind, node in resource_documents(template.resources)]
+def documents(ws: Workspace, failed: list[Finding] | None = None) -> list[Document]:
+    """Every policy document of the workspace; a template that cannot be read for them becomes
+    an error finding in `failed` (when given) and the others are still read."""
+    docs = []
+    for template in ws.templates:
+        try:
+            docs += [Document(template, name, kind, node)
+                     for name, kind, node in resource_documents(template.checked_resources)]
+        except Exception as exc:  # noqa: BLE001 - one odd template must not hide the others
+            if failed is None:
+                raise
+            failed.append(Finding("iam", "iam:template-crashed", "error", template.rel, None,
+                                  None, f"policy documents could not be read ({type(exc).__name__}:"
+                                        f" {str(exc)[:200]}); the other templates were checked"))
+    return docs
 
 
 def _walk(node, path):
@@ -82,8 +95,8 @@ def _walk(node, path):
 
 
 def run(ws: Workspace, aws_client=None) -> list[Finding]:
-    docs = documents(ws)
     findings: list[Finding] = []
+    docs = documents(ws, findings)
     try:
         iam_catalog.services()
         have_catalog = True
@@ -92,10 +105,16 @@ def run(ws: Workspace, aws_client=None) -> list[Finding]:
         findings.append(Finding("iam", "iam:catalog-missing", "error", ".", None, None,
                                 f"IAM actions not checked: {exc}"))
     for document in docs:
-        parsed = PolicyDocument.parse(document.node, document.kind, have_catalog)
-        for rule in RULES:
-            for node, message in rule.check(parsed):
-                findings.append(_finding(document, node, rule.id, rule.severity, message))
+        try:
+            parsed = PolicyDocument.parse(document.node, document.kind, have_catalog)
+            found = [_finding(document, node, rule.id, rule.severity, message)
+                     for rule in RULES for node, message in rule.check(parsed)]
+        except Exception as exc:  # noqa: BLE001 - one document must not stop the gate
+            found = [Finding("iam", "iam:template-crashed", "error", document.template.rel,
+                             document.template.line_of(document.node), None,
+                             f"{document.label}: the checks failed on this document "
+                             f"({type(exc).__name__}); the other documents were checked")]
+        findings += found
     findings += _access_analyzer(docs, aws_client)
     return findings
 
@@ -106,6 +125,13 @@ def _finding(document: Document, node, rule: str, severity: str, message: str) -
 
 
 # --- IAM Access Analyzer ----------------------------------------------------------------------
+
+
+def access_analyzer(ws: Workspace, aws_client) -> list[Finding]:
+    """ValidatePolicy over every document of the workspace (run_gates calls it in its own
+    process, with the caller's credentials, after the local checks ran in the gate process)."""
+    return _access_analyzer(documents(ws), aws_client)
+
 
 _AA_RESOURCE_TYPE = {"bucket": "AWS::S3::Bucket", "trust": "AWS::IAM::AssumeRolePolicyDocument"}
 

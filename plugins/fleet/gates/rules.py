@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 import re
 import sys
 from dataclasses import asdict, dataclass
@@ -73,9 +74,27 @@ _META = [
      "secrets_gate.py"),
     ("secrets:history-unavailable", "error", "The git history could not be scanned: the fleet repo "
      "folder is not readable where the build ran, or the Source stage's clone or scan failed.",
-     "stages/build.py"),
+     "../stages/build.py"),
     ("secrets:no-history", "warning", "The fleet repo is a plain folder, not a git checkout: there "
-     "is no history to scan.", "stages/build.py"),
+     "is no history to scan.", "../stages/build.py"),
+    ("secrets:settings-refused", "error",
+     "A .secrets.baseline names a custom plugin or filter (Python from the repo): refused, "
+     "ignored.", "secrets_gate.py"),
+    ("lint:settings-refused", "error",
+     "A .cfnlintrc key would load Python (append_rules) or read files outside the repo: refused, "
+     "ignored.", "lint.py"),
+    ("policy:not-checked", "warning",
+     "A template or resource the policy and IAM gates cannot see: a macro Transform, a Type that "
+     "is not a string (Rain modules), a ::MODULE, a SAM resource, a Fn::ForEach not expanded.",
+     "policy.py"),
+    ("policy:template-crashed", "error",
+     "A Rego rule failed on one template (the message never quotes it); the others were checked.",
+     "policy.py"),
+    ("iam:template-crashed", "error",
+     "The IAM checks failed on one template or document; the others were checked.", "iam.py"),
+    ("policy:not-configured", "warning",
+     "A rule declares a parameter (# fleet:parameter) that fleet.yaml's policies.parameters does "
+     "not set: said once, and the rule checks nothing.", "policy.py"),
     ("lint:cfn-lint-crashed", "error", "cfn-lint raised on one template; the others still run.",
      "lint.py"),
     ("lint:yamllint/unreadable", "error", "A YAML file is not readable as UTF-8.", "lint.py"),
@@ -83,7 +102,8 @@ _META = [
      "policy.py"),
     ("policy:rule-unreadable", "error", "A rule file cannot be read.", "policy.py"),
     ("policy:rule-example-missing", "error",
-     "A rule has no tests/<rule>/pass.yaml or fail.yaml.", "policy.py"),
+     "A rule has no tests/<rule>/pass.yaml or fail.yaml (nor, for Guard, cfn-guard's own "
+     "<rule>_tests.yaml).", "policy.py"),
     ("policy:rule-example-invalid", "error", "A rule's example is not a template.", "policy.py"),
     ("policy:rule-example-failed", "error",
      "A rule flags its passing example or misses its failing one: the rule is broken.",
@@ -138,7 +158,8 @@ def policy_rules(rules_dir: Path) -> list[Rule]:
         path, why = unreadable[0]
         raise ValueError(f"{path}: {why}")
     return [Rule(f.id, f.severity, "check", f.description, _rel(f.path),
-                 _rel(f.example("pass")), _rel(f.example("fail")))
+                 *((_rel(f.guard_tests),) * 2 if f.guard_tests and not f.example("pass").is_file()
+                   else (_rel(f.example("pass")), _rel(f.example("fail")))))
             for f in files]
 
 
@@ -151,7 +172,7 @@ def registry(rules_dir: Path | None = None) -> list[Rule]:
              for r in iam_rules.RULES]
     if rules_dir is not None and rules_dir.is_dir():
         rules += policy_rules(rules_dir)
-    rules += [Rule(i, s, "meta", d, f"{_GATES_DIR}/{m}") for i, s, d, m in _META]
+    rules += [Rule(i, s, "meta", d, posixpath.normpath(f"{_GATES_DIR}/{m}")) for i, s, d, m in _META]
     rules += [Rule(i, s, "tool", d, f"{_GATES_DIR}/{m}", pattern=p)
               for i, s, p, d, m in _TOOLS]
     order = {g: n for n, g in enumerate(GATES)}

@@ -23,11 +23,15 @@ _TOOLS = ("cfn-lint", "yamllint", "detect-secrets", "pytest-bdd", "gordon-to-reg
 
 def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None,
               gates: set[str] | None = None, cache_dir: Path | None = None,
-              only_files: set[str] | None = None, aws_client=None) -> GateReport:
+              only_files: set[str] | None = None, aws_client=None,
+              isolate: bool = True) -> GateReport:
     """Run the gates over `root` and return their findings.
 
     only_files: relative paths to restrict the file-level gates to (pre-commit's staged files).
-    aws_client: a boto3 accessanalyzer client (or session) for IAM ValidatePolicy.
+    aws_client: a boto3 accessanalyzer client (or session) for IAM ValidatePolicy; it is used in
+        this process only, never handed to the process that reads the repository.
+    isolate: run the gates in a child process without credentials (isolation.py). False runs
+        them here, for tests that patch the gates' limits.
     Raises GateConfigError for a missing path, an unknown gate or unusable settings.
     """
     root = Path(root)
@@ -39,15 +43,44 @@ def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None
     unknown = wanted - set(GATES)
     if unknown:
         raise GateConfigError(f"unknown gate(s) {sorted(unknown)}; expected some of {list(GATES)}")
-    rules = locate.rules_dir(root, rules_dir)
-    if rules_dir is not None and not rules_dir.is_dir():
+    if rules_dir is not None and not Path(rules_dir).is_dir():
         raise GateConfigError(f"{rules_dir}: rules directory not found")
-    features = locate.features_dir(root)
-    exclude = tuple(p for p in (rules, features) if p is not None and p.resolve().is_relative_to(
-        root.resolve()))
-    ws = Workspace(root, exclude=exclude,
-                   only=frozenset(only_files) if only_files is not None else None)
-    cache_root = cache_dir or _default_cache(root)
+    rules = locate.rules_dir(root, Path(rules_dir) if rules_dir is not None else None)
+    # absolute: the gate process runs in an empty folder of its own
+    request = {"root": str(root.resolve()), "history": history,
+               "rules_dir": str(Path(rules).resolve()) if rules else None,
+               "gates": sorted(wanted),
+               "cache_dir": str(Path(cache_dir).resolve()) if cache_dir else None,
+               "only_files": sorted(only_files) if only_files is not None else None}
+    if isolate:
+        from .isolation import ChildFailed, run_in_child
+
+        try:
+            answer = run_in_child(request)
+        except ChildFailed as exc:
+            return GateReport(findings=[
+                Finding(g, f"{g}:crashed", "error", ".", None, None,
+                        f"the {g} gate failed to run ({exc}); nothing was checked")
+                for g in GATES if g in wanted])
+        if answer.get("config_error"):
+            raise GateConfigError(answer["config_error"])
+        report = GateReport.from_dict(answer)
+    else:
+        report = run_here(**request)
+    if aws_client is not None and "iam" in wanted:
+        _access_analyzer(report, root, rules, aws_client)
+    return report
+
+
+def run_here(*, root: str, history: bool, rules_dir: str | None, gates: list[str],
+             cache_dir: str | None, only_files: list[str] | None) -> GateReport:
+    """The gates in this process (the child's side of run_gates)."""
+    root_path = Path(root)
+    rules = Path(rules_dir) if rules_dir else None
+    wanted = set(gates)
+    ws = _workspace(root_path, rules, only_files)
+    features = locate.features_dir(root_path)
+    cache_root = Path(cache_dir) if cache_dir else _default_cache(root_path)
 
     report = GateReport()
     for gate in GATES:
@@ -56,7 +89,7 @@ def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None
         started = time.perf_counter()
         try:
             findings = _run_gate(gate, ws, history=history, rules=rules, features=features,
-                                cache_root=cache_root, aws_client=aws_client, report=report)
+                                 cache_root=cache_root, report=report)
         except GateConfigError:
             raise
         except ValueError as exc:
@@ -68,7 +101,95 @@ def run_gates(root: Path, *, history: bool = True, rules_dir: Path | None = None
             findings = [_crash(gate, exc)]
         report.findings.extend(findings)
         report.seconds[gate] = time.perf_counter() - started
+    _coverage(report, ws, wanted, cache_root)
     return report
+
+
+def _coverage(report: GateReport, ws: Workspace, wanted: set[str], cache_root: Path) -> None:
+    """summary.checked: how much was looked at, and every file or part that was not."""
+    skipped = report.checked["skipped"]
+    if wanted & {"lint", "policy", "iam"}:
+        # cached like a gate: a warm run need not parse every template to count them
+        key = _digest("coverage", ws, [])
+        templates = _load_json(cache_root, "coverage", key)
+        if templates is None:
+            templates = _template_coverage(ws)
+            _store_json(cache_root, "coverage", key, templates)
+        report.checked["templates"] = templates["templates"]
+        report.checked["resources"] = templates["resources"]
+        skipped += templates["skipped"]
+    for f in report.findings:
+        if f.rule in ("secrets:too-large", "secrets:unreadable"):
+            skipped.append({"file": f.where(), "reason": f.message})
+
+
+def _template_coverage(ws: Workspace) -> dict:
+    parsed = [t for t in ws.templates if t.data is not None]
+    skipped = []
+    for t in ws.templates:
+        if t.parse_error:
+            skipped.append({"file": t.rel, "reason": t.parse_error[1]})
+        for line, reason in t.skipped:
+            skipped.append({"file": t.rel if not line else f"{t.rel}:{line}", "reason": reason})
+    return {"templates": len(parsed),
+            "resources": sum(len(t.checked_resources) for t in parsed), "skipped": skipped}
+
+
+def _workspace(root: Path, rules: Path | None, only_files) -> Workspace:
+    features = locate.features_dir(root)
+    exclude = tuple(p for p in (rules, features) if p is not None and p.resolve().is_relative_to(
+        root.resolve()))
+    return Workspace(root, exclude=exclude,
+                     only=frozenset(only_files) if only_files is not None else None)
+
+
+def _access_analyzer(report: GateReport, root: Path, rules: Path | None, aws_client) -> None:
+    """IAM Access Analyzer with the caller's credentials: documents are parsed here (data only)."""
+    from . import iam
+
+    started = time.perf_counter()
+    try:
+        extra = iam.access_analyzer(_workspace(root, rules, None), aws_client)
+    except Exception as exc:  # noqa: BLE001 - a failed remote check must not lose the local ones
+        extra = [_crash("iam", exc)]
+    report.findings[:] = [f for f in report.findings if f.rule != "iam:access-analyzer-not-run"]
+    report.findings.extend(extra)
+    report.seconds["iam"] = report.seconds.get("iam", 0.0) + time.perf_counter() - started
+
+
+def child_main() -> int:
+    """Entry point of the gate process: a JSON request on stdin, one JSON line on stdout."""
+    import contextlib
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    _exit_with_parent()
+    out = sys.stdout
+    try:
+        # tools print; only the answer goes to stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            answer = run_here(**request).to_dict(full=True)
+    except GateConfigError as exc:
+        answer = {"config_error": str(exc)}
+    out.write("\n" + json.dumps(answer) + "\n")
+    out.flush()
+    return 0
+
+
+def _exit_with_parent() -> None:
+    """A gate process whose caller died (a killed `fleet check`, a stopped task) stops too,
+    instead of linting on unseen."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="fleet-gates-parent-watch").start()
 
 
 def _crash(gate: str, exc: Exception) -> Finding:
@@ -84,17 +205,14 @@ def _default_cache(root: Path) -> Path:
     return default_cache_dir(root)
 
 
-def _run_gate(gate, ws, *, history, rules, features, cache_root, aws_client, report):
+def _run_gate(gate, ws, *, history, rules, features, cache_root, report):
     if gate == "secrets":
         from . import secrets_gate
 
         result = secrets_gate.run(ws, history=history, cache_dir=cache_root)
         report.purge_plan = secrets_gate.purge_plan(result)
+        report.checked["history_blobs"] = result.checked_blobs
         return result.findings
-    if gate == "iam" and aws_client is not None:
-        from . import iam  # real AWS calls are never cached
-
-        return iam.run(ws, aws_client=aws_client)
     extra = [p for p in (rules if gate == "policy" else None,
                          features if gate == "unit" else None) if p is not None]
     key = _digest(gate, ws, extra)
@@ -104,7 +222,7 @@ def _run_gate(gate, ws, *, history, rules, features, cache_root, aws_client, rep
     if gate == "lint":
         from . import lint
 
-        findings = lint.run(ws)
+        findings = lint.run(ws, cache_dir=cache_root)
     elif gate == "policy":
         from . import policy
 
@@ -118,7 +236,9 @@ def _run_gate(gate, ws, *, history, rules, features, cache_root, aws_client, rep
 
         findings = unit.run(ws, features)
     # a missing engine or a crash is about this machine, not the inputs: run again next time
-    if not any(f.rule.partition(":")[2] in ("engine-missing", "crashed") for f in findings):
+    # results are cached only when complete: a crash on one template is retried next run
+    if not any(f.rule.partition(":")[2] == "engine-missing" or f.rule.endswith("crashed")
+               for f in findings):
         _store(cache_root, gate, key, findings)
     return findings
 
@@ -157,19 +277,29 @@ def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
 
 
 def _load(cache_root: Path, gate: str, key: str) -> list[Finding] | None:
+    data = _load_json(cache_root, gate, key)
     try:
-        data = json.loads((cache_root / f"gate-{gate}-{key}.json").read_text())
-        return [Finding(**item) for item in data]
-    except (OSError, ValueError, TypeError):
+        return None if data is None else [Finding(**item) for item in data]
+    except TypeError:
         return None
 
 
 def _store(cache_root: Path, gate: str, key: str, findings: list[Finding]) -> None:
+    _store_json(cache_root, gate, key, [f.to_dict() for f in findings])
+
+
+def _load_json(cache_root: Path, gate: str, key: str):
+    try:
+        return json.loads((cache_root / f"gate-{gate}-{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _store_json(cache_root: Path, gate: str, key: str, data) -> None:
     try:
         cache_root.mkdir(parents=True, exist_ok=True)
         for old in cache_root.glob(f"gate-{gate}-*.json"):
             old.unlink(missing_ok=True)  # one entry per gate: the cache does not grow
-        (cache_root / f"gate-{gate}-{key}.json").write_text(
-            json.dumps([f.to_dict() for f in findings]))
+        (cache_root / f"gate-{gate}-{key}.json").write_text(json.dumps(data))
     except OSError:
         pass

@@ -13,7 +13,9 @@ import io
 import json
 import logging
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Iterable
 
 IGNORED_FILTERS = (
@@ -23,6 +25,9 @@ IGNORED_FILTERS = (
     # never do that, and the Build stage has no business on the internet (= --no-verify)
     "detect_secrets.filters.common.is_ignored_due_to_verification_policies",
 )
+
+# this package's filters (CloudFormation idioms that are not secrets)
+OUR_FILTERS = ("fleet.gates.secret_filters.is_cloudformation_idiom",)
 
 Hit = tuple[str, str, int]  # (secret type, hashed_secret, line)
 
@@ -52,13 +57,44 @@ def configure(settings: dict | None) -> str:
         })
     # not cache_bust() again: it would also drop the Settings singleton we just configured
     get_settings().disable_filters(*IGNORED_FILTERS)
+    for path in OUR_FILTERS:
+        get_settings().filters[path] = {}
     get_plugins.cache_clear()
-    effective = json.dumps([VERSION, get_settings().json()], sort_keys=True)
-    return hashlib.sha256(effective.encode()).hexdigest()[:16]
+    from detect_secrets.core.scan import get_filters
+
+    get_filters.cache_clear()
+    # our filters' code decides results too: a change to it must not reuse old cache entries
+    ours = hashlib.sha256(Path(__file__).with_name("secret_filters.py").read_bytes()).hexdigest()
+    effective = json.dumps([VERSION, get_settings().json(), ours], sort_keys=True)
+    digest = hashlib.sha256(effective.encode()).hexdigest()[:16]
+    global _CONFIGURED
+    if digest != _CONFIGURED:  # other plugins or filters: what was learnt no longer holds
+        _QUIET.clear()
+        _NOISY.clear()
+        _CONFIGURED = digest
+    return digest
+
+
+_CONFIGURED = ""
+
+
+_CFN_TAG = re.compile(
+    r"(?m)^[^#\n]*(?:^|[\s\[{,:-])!(?:Ref|Sub|GetAtt|Join|Select|Split|If|Equals|Not|And|Or|"
+    r"FindInMap|ImportValue|GetAZs|Base64|Cidr|Condition|Transform|ToJsonString|Length)\b")
+
+# Lines on which no plugin matched, per file type, in this process. A file made only of such
+# lines holds no secret (filters can only remove plugin matches), so it needs no full scan: most
+# of a file's next version in history is lines already seen, which is what makes history cheap.
+_QUIET: set[tuple[str, str]] = set()
 
 
 def scan_content(name: str, data: bytes) -> list[Hit]:
-    from detect_secrets.core.scan import _is_filtered_out, _process_line_based_plugins
+    """Scan content the way `detect-secrets scan` scans a file named `name` (transformers included).
+
+    Working-tree files and history blobs both come here, so an unquoted YAML, INI or .env value
+    is found the same whether it is still in the tree or lives only in history.
+    """
+    from detect_secrets.core.scan import _is_filtered_out
     from detect_secrets.transformers import get_transformed_file
 
     if b"\0" in data[:8192]:
@@ -69,6 +105,11 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
         return []
     if _is_filtered_out(required_filter_parameters=["filename"], filename=name):
         return []
+    if _CFN_TAG.search(text) and os.path.splitext(name)[1].lower() in (".yaml", ".yml"):
+        # detect-secrets' YAML transformer composes the whole document, then fails on the
+        # first CloudFormation short-form tag (!Ref, !Sub, ...) and falls back to raw lines:
+        # go there directly (same result, a fraction of the time on templates)
+        return _scan_lines(name, text.splitlines(keepends=True), "plain")
     handle = io.StringIO(text)
     handle.name = name  # transformers pick themselves by file name (YAML, INI, ...)
     hits: list[Hit] = []
@@ -78,24 +119,80 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
             if eager:
                 break
             lines = text.splitlines(keepends=True)
-        for secret in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=name):
-            hits.append((secret.type, secret.secret_hash, secret.line_number))
+        hits = _scan_lines(name, lines, "eager" if eager else "plain")
         if hits:
             break
         handle.seek(0)
-    return sorted(set(hits), key=lambda h: (h[2], h[0], h[1]))
+    return hits
 
 
-# Lines on which no plugin matched, per file type, in this process. A history blob made only of
-# such lines holds no secret (filters can only remove plugin matches), so it needs no full scan:
-# most of a file's next version is lines already seen, which is what makes history cheap.
-_QUIET: set[tuple[str, str]] = set()
+def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
+    from detect_secrets.settings import get_plugins
+
+    kind = f"{mode}:{os.path.splitext(name)[1].lower() or os.path.basename(name)}"
+    plugins = get_plugins()
+    noisy_texts = set()
+    for line in {l.rstrip() for l in lines}:
+        key = (kind, line)
+        if key in _QUIET:
+            continue
+        if any(p.analyze_line(filename=name, line=line, line_number=0) for p in plugins):
+            noisy_texts.add(line)
+        else:
+            _QUIET.add(key)
+    if not noisy_texts:
+        return []
+    # only the lines some plugin matched can yield a secret (filters only remove); they are
+    # processed exactly as detect-secrets does, with their real context from the whole file
+    numbered = list(enumerate(lines, start=1))
+    noisy = [(n, l) for n, l in numbered if l.rstrip() in noisy_texts]
+    hits = set(_process_lines(noisy, [l for _, l in numbered], name))
+    return sorted(hits, key=lambda h: (h[2], h[0], h[1]))
+
+
+def _process_lines(selected, all_lines, filename):
+    """detect-secrets' _process_line_based_plugins over `selected` (line number, text) pairs,
+    with the code-snippet context taken from all of the file's lines: (type, hash, line)."""
+    from detect_secrets.util.code_snippet import get_code_snippet
+
+    for line_number, line in selected:
+        line = line.rstrip()
+        snippet = get_code_snippet(lines=all_lines, line_number=line_number)
+        # plugins and filters see the file name, the line and its context, nothing else: the
+        # next version of a file in history repeats most of them
+        key = (filename, line, tuple(snippet.lines))
+        found = _NOISY.get(key)
+        if found is None:
+            found = list(_secrets_on_line(filename, line, line_number, snippet))
+            if len(_NOISY) < 200_000:
+                _NOISY[key] = found
+        for kind, hashed in found:
+            yield kind, hashed, line_number
+
+
+# (file name, line, context) -> [(type, hashed_secret)], in this process
+_NOISY: dict[tuple, list[tuple[str, str]]] = {}
+
+
+def _secrets_on_line(filename, line, line_number, snippet):
+    from detect_secrets.core.scan import _is_filtered_out, _scan_line
+    from detect_secrets.settings import get_plugins
+
+    if _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line,
+                        context=snippet):
+        return
+    for plugin in get_plugins():
+        for secret in _scan_line(plugin=plugin, filename=filename, line=line,
+                                 line_number=line_number, context=snippet):
+            if not _is_filtered_out(required_filter_parameters=["context"],
+                                    filename=secret.filename, secret=secret.secret_value,
+                                    plugin=plugin, line=line, context=snippet):
+                yield secret.type, secret.secret_hash
 
 
 def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
-    """Scan like detect-secrets' scan_diff does (raw lines, no transformers), for history blobs."""
-    from detect_secrets.core.scan import _is_filtered_out, _process_line_based_plugins
-    from detect_secrets.settings import get_plugins
+    """Scan like detect-secrets' scan_diff does (raw lines, no transformers)."""
+    from detect_secrets.core.scan import _is_filtered_out
 
     if b"\0" in data[:8192]:
         return []
@@ -105,29 +202,13 @@ def scan_raw_lines(name: str, data: bytes) -> list[Hit]:
         return []
     if _is_filtered_out(required_filter_parameters=["filename"], filename=name):
         return []
-    lines = text.splitlines(keepends=True)
-    kind = os.path.splitext(name)[1].lower()
-    plugins = get_plugins()
-    noisy = False
-    for line in {l.rstrip() for l in lines}:
-        key = (kind, line)
-        if key in _QUIET:
-            continue
-        if any(p.analyze_line(filename=name, line=line, line_number=0) for p in plugins):
-            noisy = True
-            break
-        _QUIET.add(key)
-    if not noisy:
-        return []
-    hits = {(s.type, s.secret_hash, s.line_number)
-            for s in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=name)}
-    return sorted(hits, key=lambda h: (h[2], h[0], h[1]))
+    return _scan_lines(name, text.splitlines(keepends=True), "raw")
 
 
-def _scan_item(item: tuple[str, str, bytes, bool]) -> tuple[str, list[Hit] | str]:
-    key, name, data, raw = item
+def _scan_item(item: tuple[str, str, bytes]) -> tuple[str, list[Hit] | str]:
+    key, name, data = item
     try:
-        return key, (scan_raw_lines if raw else scan_content)(name, data)
+        return key, scan_content(name, data)
     except Exception as exc:  # report the kind of failure, never the content
         return key, f"scan failed: {type(exc).__name__}"
 
@@ -136,9 +217,9 @@ def _init_worker(settings: dict | None) -> None:
     configure(settings)
 
 
-def scan_many(items: list[tuple[str, str, bytes, bool]], settings: dict | None,
+def scan_many(items: list[tuple[str, str, bytes]], settings: dict | None,
               workers: int | None = None) -> dict[str, list[Hit] | str]:
-    """Scan (key, name, content, raw) items, in a process pool when there are enough to pay.
+    """Scan (key, name, content) items, in a process pool when there are enough to pay.
 
     Callers sort items by path, so each worker's chunk holds versions of the same files and its
     quiet-line set pays off.

@@ -1,13 +1,17 @@
 """Gate `secrets`: detect-secrets over the working tree and every blob in git history.
 
-- Working-tree files are scanned the way `detect-secrets scan` scans a file (with its
-  transformers); history blobs the way it scans a diff (raw lines). Each unique blob is scanned
-  once: cache entries are keyed by git blob id (+ file type, which decides some plugins) and by
-  the effective detect-secrets settings, and kept in cache_dir between runs.
+- Working-tree files and history blobs are scanned the way `detect-secrets scan` scans a file
+  (with its transformers for YAML, INI and .env values), so a secret is found the same once it
+  lives only in history. Each unique blob is scanned once: cache entries are keyed by git blob id
+  (+ file name, which picks transformers and some filters) and by the effective detect-secrets
+  settings, and kept in cache_dir between runs.
+- A history finding is reported for every path a secret blob ever had (deleted paths and old
+  copies of files still in the tree included), each with the commit that put it there.
+- Blobs above the size limit and files named .secrets.baseline outside the repo root are not
+  skipped silently: the first are warnings, the second are scanned like any file.
 - `.secrets.baseline` (detect-secrets' own format) supplies the plugin/filter settings and the
   allow-list: a result listed there for the same file and hashed_secret is accepted, unless an
   audit marked it `is_secret: true`.
-- A history-only finding names the earliest commit that introduced the secret, its path and line.
 - Findings and the purge plan carry the secret's type and SHA-1 hash only: never the value.
 """
 
@@ -25,7 +29,7 @@ from .workspace import Workspace
 
 BASELINE_NAME = ".secrets.baseline"
 MAX_SCAN_BYTES = 16 * 1024 * 1024
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 class SecretsConfigError(ValueError):
@@ -49,6 +53,7 @@ class SecretsResult:
     repo: Path | None = None
     scanned_blobs: int = 0
     cache_hits: int = 0
+    checked_blobs: int = 0  # history blobs looked at (from the cache or scanned)
 
 
 @dataclass
@@ -56,6 +61,12 @@ class Baseline:
     path: Path | None
     settings: dict | None
     allowed: set[tuple[str, str]]  # (abs path, hashed_secret)
+    # (key, why) for settings refused because they would load code from the repo
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def allowed_hashes(self) -> set[str]:
+        return {hashed for _, hashed in self.allowed}
 
     def allows(self, abs_path: Path, hashed: str) -> bool:
         return (str(abs_path), hashed) in self.allowed
@@ -77,6 +88,7 @@ def load_baseline(root: Path) -> Baseline:
         raise SecretsConfigError(f"{path}: expected a JSON object with a `results` map "
                                  "(detect-secrets baseline format)")
     settings = {k: data[k] for k in ("plugins_used", "filters_used") if k in data}
+    refused = _refuse_code(settings)
     for item in settings.get("filters_used", []):
         # detect-secrets stores the baseline filter with a path relative to where it ran
         if item.get("path") == "detect_secrets.filters.common.is_baseline_file":
@@ -90,7 +102,32 @@ def load_baseline(root: Path) -> Baseline:
             if entry.get("is_secret") is True:
                 continue  # audited as a real secret: still reported
             allowed.add((str((path.parent / filename).resolve()), entry["hashed_secret"]))
-    return Baseline(path, settings or None, allowed)
+    return Baseline(path, settings or None, allowed, refused)
+
+
+def _refuse_code(settings: dict) -> list[tuple[str, str]]:
+    """Drop baseline entries that make detect-secrets import Python, and say which.
+
+    A custom plugin (`plugins_used[i].path`) or a filter that is not one of detect-secrets' own
+    (`filters_used[i].path`: `file://...` or any other module) would run code from the repo under
+    review inside the gate.
+    """
+    refused = []
+    for section in ("plugins_used", "filters_used"):
+        items = settings.get(section)
+        if not isinstance(items, list):
+            continue
+        kept = []
+        for i, item in enumerate(items):
+            target = item.get("path") if isinstance(item, dict) else None
+            code = isinstance(target, str) and (
+                section == "plugins_used" or not target.startswith("detect_secrets."))
+            if code:
+                refused.append((f"{section}[{i}].path", "loads Python from outside detect-secrets"))
+            else:
+                kept.append(item)
+        settings[section] = kept
+    return refused
 
 
 def default_cache_dir(root: Path) -> Path:
@@ -140,11 +177,16 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
     baseline = load_baseline(ws.root)
     digest = secret_scan.configure(baseline.settings)
     cache = _Cache(cache_dir or default_cache_dir(ws.root), digest)
+    for key, why in baseline.refused:
+        result.findings.append(Finding(
+            "secrets", "secrets:settings-refused", "error", os.path.relpath(baseline.path, ws.root),
+            None, None, f"{key}: refused: it {why}; custom plugins and filters cannot run in the "
+                        "gates (the entry was ignored)"))
 
     # --- working tree ---
-    tree_items: list[tuple[str, str, bytes, bool]] = []
+    items: dict[str, tuple[str, str, bytes]] = {}  # key -> (key, name, content) to scan
     tree_keys: dict[str, list] = {}  # key -> [SourceFile, ...]
-    tree_oids: set[str] = set()
+    tree_oids: dict[str, str] = {}  # blob id -> its key
     for f in ws.files:
         if baseline.path is not None and f.path.resolve() == baseline.path.resolve():
             continue  # the baseline holds hashes, which look like secrets
@@ -164,36 +206,46 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
                                            None, f"cannot be read ({exc.strerror}): not scanned"))
             continue
         oid = gitdata.blob_id(data)
-        tree_oids.add(oid)
-        key = f"tree:{oid}:{_kind(f.rel)}:{os.path.basename(f.rel)}"
-        if key not in tree_keys:
-            tree_items.append((key, f.rel, data, False))
+        key = _key(oid, f.rel)
+        tree_oids.setdefault(oid, key)
+        if key not in items and cache.get(key) is None:
+            items[key] = (key, f.rel, data)
         tree_keys.setdefault(key, []).append(f)
 
     # --- history ---
-    hist_items: list[tuple[str, str, bytes, bool]] = []
     gdir = locate.git_dir(ws.root) if history else None
     top = locate.git_toplevel(ws.root) if gdir else None
+    repo_root = top or gdir
     blobs: list[gitdata.HistoryBlob] = []
     if gdir is not None:
-        result.repo = top or gdir
-        # Every version of a baseline holds hashes that look like secrets, as the tree's does.
-        blobs = [b for b in gitdata.history_blobs(gdir)
-                 if b.oid not in tree_oids and b.size <= MAX_SCAN_BYTES
-                 and os.path.basename(b.path) != BASELINE_NAME]
-
-    todo = [item for item in tree_items if cache.get(item[0]) is None]
-    hist_keys = {b.oid: f"hist:{b.oid}:{_kind(b.path)}" for b in blobs}
-    missing = [b for b in blobs if cache.get(hist_keys[b.oid]) is None]
+        result.repo = repo_root
+        root_baseline = (os.path.relpath(baseline.path, repo_root) if baseline.path
+                         else BASELINE_NAME)
+        for b in gitdata.history_blobs(gdir):
+            if b.oid in tree_oids:
+                continue  # scanned as a tree file; its history paths are named below
+            if b.path == root_baseline:
+                continue  # every version of the baseline holds hashes that look like secrets
+            if b.size > MAX_SCAN_BYTES:
+                result.findings.append(Finding(
+                    "secrets", "secrets:too-large", "warning", _rel(ws, repo_root, b.path), None,
+                    None, f"history blob {b.oid[:12]} is {b.size:,} bytes, above the "
+                          f"{MAX_SCAN_BYTES:,}-byte scan limit: not scanned"))
+                continue
+            blobs.append(b)
+    result.checked_blobs = len(blobs)
+    blob_keys = {b.oid: _key(b.oid, b.path) for b in blobs}
+    missing = [b for b in blobs if cache.get(blob_keys[b.oid]) is None
+               and blob_keys[b.oid] not in items]
     if missing and gdir is not None:
         missing.sort(key=lambda b: b.path)  # versions of a file together: see scan_many
         wanted = {b.oid: b for b in missing}
         for oid, data in gitdata.read_blobs(gdir, [b.oid for b in missing]):
-            hist_items.append((hist_keys[oid], wanted[oid].path, data, True))
-    result.scanned_blobs = len(todo) + len(hist_items)
-    result.cache_hits = len(tree_items) + len(blobs) - result.scanned_blobs
-    fresh = secret_scan.scan_many(todo + hist_items, baseline.settings, workers) if (
-        todo or hist_items) else {}
+            items[blob_keys[oid]] = (blob_keys[oid], wanted[oid].path, data)
+    result.scanned_blobs = len(items)
+    result.cache_hits = len(set(tree_keys) | set(blob_keys.values())) - result.scanned_blobs
+    fresh = secret_scan.scan_many(list(items.values()), baseline.settings, workers) if (
+        items) else {}
     for key, hits in fresh.items():
         cache.put(key, hits)
     cache.save()
@@ -204,6 +256,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
 
     # --- findings: tree ---
     tree_hashes = set()
+    tree_places = set()  # (hashed, rel path) the tree findings already name
     for key, files in tree_keys.items():
         hits = hits_for(key)
         for f in files:
@@ -213,6 +266,7 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
                 continue
             for kind, hashed, line in hits or []:
                 tree_hashes.add(hashed)
+                tree_places.add((hashed, f.rel))
                 if baseline.allows(f.path.resolve(), hashed):
                     continue
                 result.findings.append(Finding(
@@ -220,44 +274,53 @@ def run(ws: Workspace, *, history: bool = True, cache_dir: Path | None = None,
 
     result.tree_hashes = tree_hashes
 
-    # --- findings: history ---
-    if blobs and gdir is not None:
-        repo_root = top or gdir
-        secret_blobs = {b.oid: b for b in blobs if hits_for(hist_keys[b.oid])}
-        intro = gitdata.introductions(gdir, set(secret_blobs))
+    # --- findings: history, one per place a secret ever was (tree blobs' old paths included) ---
+    if gdir is not None:
+        secret_keys = {oid: key for oid, key in tree_oids.items()
+                       if isinstance(hits_for(key), list) and hits_for(key)}
+        secret_keys.update({b.oid: blob_keys[b.oid] for b in blobs if hits_for(blob_keys[b.oid])})
+        first_path = {b.oid: b.path for b in blobs}
+        intro = gitdata.introductions(gdir, set(secret_keys)) if secret_keys else {}
         order = {}
         for oid, pairs in intro.items():
             for commit, _ in pairs:
                 order.setdefault(commit, len(order))
         reported: dict[tuple[str, str], Occurrence] = {}
-        for oid, blob in secret_blobs.items():
-            hits = hits_for(hist_keys[oid])
+        for oid, key in secret_keys.items():
+            hits = hits_for(key)
             if isinstance(hits, str):
                 result.findings.append(Finding("secrets", "secrets:scan-failed", "error",
-                                               _rel(ws, repo_root, blob.path), None, None,
-                                               f"history blob {oid[:12]}: {hits}"))
+                                               _rel(ws, repo_root, first_path.get(oid, "?")),
+                                               None, None, f"history blob {oid[:12]}: {hits}"))
                 continue
-            places = intro.get(oid) or [(None, blob.path)]
+            places = intro.get(oid) or ([(None, first_path[oid])] if oid in first_path else [])
             for commit, path in places:
                 for kind, hashed, line in hits:
                     abs_path = (repo_root / path).resolve()
-                    if baseline.allows(abs_path, hashed):
-                        continue
+                    if baseline.allows(abs_path, hashed) or hashed in baseline.allowed_hashes:
+                        continue  # an accepted value (a test dummy) is accepted where it was
                     occ = Occurrence(commit, _rel(ws, repo_root, path), line, kind, hashed)
                     result.history.append(occ)
-                    if hashed in tree_hashes:
-                        continue  # the tree finding already names it; purge plan keeps it
+                    if (hashed, occ.path) in tree_places:
+                        continue  # the tree finding already names this place; purge plan keeps it
                     k = (hashed, occ.path)
                     prev = reported.get(k)
                     if prev is None or order.get(commit, 1 << 30) < order.get(prev.commit, 1 << 30):
                         reported[k] = occ
         for occ in sorted(reported.values(), key=lambda o: (o.path, o.line)):
+            where = "still in the tree elsewhere" if occ.hashed_secret in tree_hashes \
+                else "in git history only"
             result.findings.append(Finding(
                 "secrets", rule_of(occ.type), "error", occ.path, occ.line, occ.commit,
-                f"{occ.type} (hashed_secret {occ.hashed_secret[:12]}) is in git history only, "
+                f"{occ.type} (hashed_secret {occ.hashed_secret[:12]}) at this path is {where}, "
                 f"added by commit {(occ.commit or '?')[:12]}: rotate it, then purge history "
                 "with the purge plan (fleet.gates.cleanse)"))
     return result
+
+
+def _key(oid: str, name: str) -> str:
+    # the file name picks detect-secrets' transformers and some filters: part of the result
+    return f"blob:{oid}:{_kind(name)}:{os.path.basename(name)}"
 
 
 def _rel(ws: Workspace, repo_root: Path, path: str) -> str:

@@ -32,7 +32,7 @@ class SourceFile:
         return self.path.read_bytes()
 
 
-@dataclass
+@dataclass(eq=False)
 class Template:
     file: SourceFile
     text: str | None = None
@@ -57,11 +57,45 @@ class Template:
         return mark.line + 1 if mark is not None else default
 
     def resource_line(self, name: str) -> int | None:
-        resources = self.resources
-        for key in resources:
-            if key == name:
-                return self.line_of(key, self.line_of(resources[name]))
+        for resources in (self.resources, self.checked_resources):
+            for key in resources:
+                if key == name:
+                    return self.line_of(key, self.line_of(resources[name]))
         return None
+
+    def output_line(self, name: str) -> int | None:
+        outputs = self.data.get("Outputs") if isinstance(self.data, dict) else None
+        for key in outputs if isinstance(outputs, dict) else ():
+            if key == name:
+                return self.line_of(key, self.line_of(outputs[name]))
+        return None
+
+    @property
+    def checked_resources(self) -> dict[str, Any]:
+        data = self.checked_data
+        resources = data.get("Resources") if isinstance(data, dict) else None
+        return resources if isinstance(resources, dict) else {}
+
+    @property
+    def checked_data(self) -> dict | None:
+        """What the policy and IAM gates check: Fn::ForEach expanded, unknowable resources out."""
+        return self._checked[0]
+
+    @property
+    def skipped(self) -> list[tuple[int | None, str]]:
+        """(line, reason) for each part of the template the policy and IAM gates cannot check."""
+        return self._checked[1]
+
+    @property
+    def rewritten(self) -> bool:
+        """True when checked_data differs from the file (engines that read files need a copy)."""
+        return self._checked[0] is not self.data
+
+    @cached_property
+    def _checked(self) -> tuple[dict | None, list[tuple[int | None, str]]]:
+        if not self.data:
+            return None, []
+        return expand(self)
 
 
 @dataclass
@@ -161,3 +195,90 @@ def decode_template(text: str) -> tuple[Any, tuple[int | None, str] | None]:
         first = matches[0]
         return None, (getattr(first, "linenumber", None), f"cannot parse template: {first.message}")
     return data, None
+
+
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+SAM = "AWS::Serverless-2016-10-31"
+
+
+def transforms_of(data: dict) -> list:
+    declared = data.get("Transform", [])
+    return declared if isinstance(declared, list) else [declared]
+
+
+def expand(template: Template) -> tuple[dict | None, list[tuple[int | None, str]]]:
+    """The template as the policy and IAM gates see it, and what they cannot see.
+
+    Fn::ForEach is expanded by cfn-lint's own AWS::LanguageExtensions transform (so the generated
+    resources are checked with the names CloudFormation gives them). Macros other than the two
+    AWS transforms run at deploy time: such a template is not checked at all. Resources whose
+    Type is not a string (Rain modules, preprocessors), CloudFormation modules (::MODULE) and SAM
+    resources (cfn-lint validates SAM without transforming it, so the resources SAM generates are
+    not known here) are left out, each with its reason.
+    """
+    data = template.data
+    skipped: list[tuple[int | None, str]] = []
+    names = transforms_of(data)
+    macros = [t for t in names if t not in (LANGUAGE_EXTENSIONS, SAM)]
+    if macros:
+        label = ", ".join(t if isinstance(t, str) else f"a {type(t).__name__}" for t in macros)
+        return None, [(template.line_of(data.get("Transform")),
+                       f"Transform {label}: a macro that rewrites the template at deploy time; "
+                       "policy and IAM checks cannot see what it produces")]
+    resources = data.get("Resources")
+    has_for_each = isinstance(resources, dict) and any(
+        isinstance(k, str) and k.startswith("Fn::ForEach::") for k in resources)
+    checked = data
+    if has_for_each and LANGUAGE_EXTENSIONS in names:
+        checked, problem = _language_extensions(data)
+        if problem:
+            skipped.append((None, f"Fn::ForEach not expanded: {problem}"))
+            checked = data
+    elif has_for_each:
+        skipped.append((None, "Fn::ForEach without Transform AWS::LanguageExtensions: "
+                              "CloudFormation will refuse it; not expanded"))
+    resources = checked.get("Resources") if isinstance(checked, dict) else None
+    if not isinstance(resources, dict):
+        return checked, skipped
+    kept = {}
+    for name, resource in resources.items():
+        rtype = resource.get("Type") if isinstance(resource, dict) else None
+        line = template.line_of(name, template.line_of(resource))
+        if isinstance(name, str) and name.startswith("Fn::ForEach::"):
+            continue  # its reason is above
+        if not isinstance(rtype, str):
+            what = type(rtype).__name__ if rtype is not None else "missing"
+            what = {"dict_node": "a mapping", "dict": "a mapping", "list_node": "a list",
+                    "list": "a list"}.get(what, what)
+            skipped.append((line, f"resource {name}: Type is {what}, not a string (a Rain "
+                                  "module or a preprocessor): not checked"))
+        elif rtype.endswith("::MODULE"):
+            skipped.append((line, f"resource {name} ({rtype}): a CloudFormation module, "
+                                  "expanded at deploy time: not checked"))
+        elif rtype.startswith("AWS::Serverless::"):
+            skipped.append((line, f"resource {name} ({rtype}): a SAM resource; cfn-lint "
+                                  "validates SAM without transforming it, so the resources it "
+                                  "generates are not checked"))
+        else:
+            kept[name] = resource
+            continue
+    if len(kept) != len(resources):
+        checked = dict(checked)
+        checked["Resources"] = kept
+    return checked, skipped
+
+
+def _language_extensions(data: dict) -> tuple[dict, str | None]:
+    import copy
+
+    from cfnlint.template import Template as CfnTemplate
+    from cfnlint.template.transforms import Transform
+
+    try:
+        cfn = CfnTemplate(None, copy.deepcopy(data), ["us-east-1"])
+        matches = Transform().transform(cfn)
+    except Exception as exc:  # cfn-lint's transform on odd input: say so, check the rest
+        return data, f"cfn-lint's transform failed ({type(exc).__name__})"
+    if matches:
+        return data, matches[0].message[:200]
+    return cfn.template, None
