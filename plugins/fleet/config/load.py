@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fleet import yamlsafe
 from fleet.config import rules, schema
 from fleet.config.model import (
     OU, Account, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization, ProdTargets,
@@ -26,17 +25,11 @@ def load_config(path: str | Path) -> FleetConfig:
     path = Path(path)
     display = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data, node = yamlsafe.load_file(path)
     except OSError as exc:
-        raise ConfigError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")])
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(display, "", line, f"valid YAML ({reason})")])
+        raise ConfigError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")]) from None
+    except yamlsafe.YamlError as exc:
+        raise ConfigError([Problem(display, "", exc.line, exc.expected)]) from None
     problems = Problems(display, line_index(node))
     schema.check(data, problems)
     rules.check(data, problems, path.parent)
