@@ -275,3 +275,26 @@ def test_a_key_left_out_takes_the_default_the_schema_documents(fleet_dir):
         appr["timeout_hours"]["default"], appr["store"]["default"], appr["topic"]["default"], appr["ui"]["default"])
     assert fleet.guardrails.securityhub_standards == tuple(
         props["guardrails"]["properties"]["securityhub_standards"]["default"])
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/etc/passwd", "a path relative to the config's folder"),
+    ("../outside.yaml", "without '..'"),
+    ("templates/../../outside.yaml", "without '..'"),
+    ("templates/linked.yaml", "a symlink leading out of it"),
+])
+def test_a_template_path_leaving_the_repo_is_refused_at_load(fleet_dir, path, expected):
+    (fleet_dir.parent / "outside.yaml").write_text("Resources: {}\n")
+    (fleet_dir / "templates" / "linked.yaml").symlink_to(fleet_dir.parent / "outside.yaml")
+    old = "template: templates/" + SAMPLE.split("template: templates/", 1)[1].split("\n", 1)[0]
+    text = SAMPLE.replace(old, f"template: {path}", 1)
+    (problem,) = [p for p in problems_of(fleet_dir, text) if p.key.endswith(".template")]
+    assert expected in problem.expected and problem.line == line_of(text, f"template: {path}")
+
+
+def test_an_scp_path_leaving_the_repo_is_refused_at_load(fleet_dir):
+    scps = yaml.safe_load(SAMPLE)["guardrails"]["scps"]
+    (fleet_dir.parent / "evil.json").write_text("{}")
+    text = SAMPLE.replace(scps[0], "../evil.json", 1)
+    p = only(problems_of(fleet_dir, text), "guardrails.scps[0]")
+    assert "without '..'" in p.expected
