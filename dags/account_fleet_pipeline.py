@@ -68,9 +68,6 @@ with DAG(
         "approval_ui": Param(None, type=["null", "boolean"],
                              description="Also offer the prod decision in the Airflow UI (Required actions); "
                                          "empty: as approval.ui in the fleet config says"),
-        "cleanse_history": Param(False, type="boolean",
-                                 description="When git history holds a secret, rewrite the source "
-                                             "remote's history with git-filter-repo and rescan"),
     },
     tags=["fleet", "aws"],
     doc_md=__doc__,
@@ -121,16 +118,14 @@ with DAG(
             from fleet.stages import build as stage
 
             ctx = _ctx(settings)
-            verdict = stage.gates(ctx, _opened(ctx, bundle), Path(params["fleet_repo"]),
-                                  cleanse_history=params["cleanse_history"])
+            verdict = stage.gates(ctx, _opened(ctx, bundle), Path(params["fleet_repo"]))
             for f in verdict["findings"]:
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
                 print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
             print(f"gates: {verdict['errors']} errors, {verdict['warnings']} warnings")
             if "purge_plan" in verdict:
-                print(f"git history holds a secret: purge plan at {verdict['purge_plan']}")
-            if "cleansed" in verdict:
-                print(f"history cleansing: {verdict['cleansed']}")
+                print(f"git history holds a secret: purge plan at {verdict['purge_plan']}; rotate it, then "
+                      "someone with push rights runs `fleet cleanse <remote>` (the pipeline never rewrites history)")
             if verdict["errors"]:
                 fail(f"build gates found {verdict['errors']} error(s); nothing is deployed")
             return {"errors": verdict["errors"], "warnings": verdict["warnings"]}

@@ -229,7 +229,7 @@ def test_problem_messages_say_what_was_expected_in_words(fleet_dir):
     assert found["organization.colour"] == ("one of the known keys ['home_region', 'management_account', "
                                             "'pipeline_role', 'regions', 'vending']")
     assert found["approval.store"] == "s3 or dynamodb, got 'ftp'"
-    assert found["accounts[0].email"] == "an email address, got 'audit-at-example.com'"
+    assert found["accounts[0].email"] == "an email address of at most 64 characters (AWS's limit), got 'audit-at-example.com'"
 
 
 def test_account_requests_are_checked_by_the_schemas_account_definition():
@@ -298,3 +298,32 @@ def test_an_scp_path_leaving_the_repo_is_refused_at_load(fleet_dir):
     text = SAMPLE.replace(scps[0], "../evil.json", 1)
     p = only(problems_of(fleet_dir, text), "guardrails.scps[0]")
     assert "without '..'" in p.expected
+
+
+@pytest.mark.parametrize("request_, expected", [
+    ({"email": ("x" * 53) + "@example.com"}, "accounts[0].email: an email address of at most 64 characters"),
+    ({"tags": {f"k{i}": "v" for i in range(51)}}, "accounts[0].tags: at most 50 tags"),
+    ({"tags": {"aws:createdBy": "me"}}, "accounts[0].tags.aws:createdBy: a tag key of 1-128 characters not starting "
+                                       "with aws:"),
+    ({"tags": {"k" * 129: "v"}}, "a tag key of 1-128 characters"),
+    ({"tags": {"team": "v" * 257}}, "accounts[0].tags.team: a tag value of at most 256 characters"),
+    ({"name": "app-prod-01"}, "accounts[0].name: a name no config account has, 'app-prod-01' is in fleet.yaml"),
+], ids=["long-email", "51-tags", "aws-prefix", "long-key", "long-value", "config-account-name"])
+def test_account_requests_are_held_to_aws_limits(request_, expected):
+    fleet = load_config(REPO / "include" / "fleet.yaml")
+    with pytest.raises(ConfigError) as err:
+        account_requests([{"name": "new-one", "email": "new-one@example.com", "ou": "Prod", **request_}], fleet)
+    assert any(expected in str(p) for p in err.value.problems), [str(p) for p in err.value.problems]
+
+
+def test_account_requests_are_capped_per_run():
+    fleet = load_config(REPO / "include" / "fleet.yaml")
+    many = [{"name": f"new-{i:02}", "email": f"new-{i:02}@example.com", "ou": "Prod"} for i in range(21)]
+    with pytest.raises(ConfigError, match="at most 20 account requests per run"):
+        account_requests(many, fleet)
+    assert len(account_requests(many[:20], fleet)) == 20
+
+
+def test_vending_poll_seconds_below_5_is_refused(fleet_dir):
+    p = only(problems_of(fleet_dir, SAMPLE + "vending:\n  poll_seconds: 0\n"), "vending.poll_seconds")
+    assert "5" in p.expected

@@ -155,7 +155,8 @@ def test_dry_run_plans_but_deploys_nothing(fleet_env, fleet_dag):
     assert all(r["adds"] == 8 and r["iam_changes"] == 1 for r in plan["accounts"])
 
 
-def test_secret_in_history_fails_build_and_cleansing_purges_the_remote(fleet_env, fleet_dag, tmp_path):
+def test_secret_in_history_fails_build_and_only_fleet_cleanse_purges_the_remote(fleet_env, fleet_dag, tmp_path,
+                                                                                 capsys):
     git = lambda cwd, *a: subprocess.run(["git", "-C", str(cwd), "-c", "user.email=t@example.com",  # noqa: E731
                                           "-c", "user.name=t", *a], check=True, capture_output=True, text=True)
     repo = git_repo_with_secret(tmp_path)
@@ -166,17 +167,31 @@ def test_secret_in_history_fails_build_and_cleansing_purges_the_remote(fleet_env
     git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
     git(repo, "remote", "add", "origin", str(remote))
 
+    # Whoever triggers a run cannot have history rewritten (the old cleanse_history Param, in the conf).
     state, tasks = run_dag(fleet_dag, conf={"fleet_repo": str(repo), "cleanse_history": True})
     assert state == "failed" and tasks["build.gates"] == "failed"
+    assert "cleanse_history" not in fleet_dag.params
     bucket = source.artifacts_bucket("123456789012", "us-east-1")
     digest = source.snapshot(repo).digest
     doc = json.loads(ctx().client("s3").get_object(Bucket=bucket, Key=f"bundles/{digest}/findings.json")["Body"].read())
     history = [f for f in doc["findings"] if f["gate"] == "secrets" and f["commit"]]
     assert history and history[0]["file"] == "templates/notes.txt"
-    assert doc["cleansed"]["ok"] and doc["cleansed"]["remaining_findings"] == 0
+    assert doc["purge_plan"].endswith("/purge-plan.json") and "cleansed" not in doc
+    assert "QYLPMN5HHHFPZAM2" in git(remote, "log", "--all", "-p").stdout  # the trigger pushed nothing
+
+    from fleet import cli
+
+    capsys.readouterr()
+    assert cli.main(["cleanse", str(remote)]) == 1  # shows the fresh scan's findings, pushes nothing
+    shown = capsys.readouterr()
+    assert "templates/notes.txt@" in shown.out and "--yes" in shown.err
+    assert "QYLPMN5HHHFPZAM2" in git(remote, "log", "--all", "-p").stdout
+    assert cli.main(["cleanse", str(remote), "--yes"]) == 0
+    assert '"remaining_findings": 0' in capsys.readouterr().out
     # The remote's history no longer holds the key on any ref.
     log = git(remote, "log", "--all", "-p").stdout
     assert "QYLPMN5HHHFPZAM2" not in log and "notes.txt" in log
+    assert cli.main(["cleanse", str(remote)]) == 0  # a fresh scan finds nothing left
 
 
 def test_a_failing_first_wave_halts_the_rollout_and_the_report_names_every_account(fleet_env, fleet_dag):

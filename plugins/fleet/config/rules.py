@@ -74,6 +74,21 @@ def accounts(items: Any, ou_names: set[str], problems: Problems, prefix: str = "
     return names
 
 
+def not_config_accounts(items: Any, fleet, problems: Problems, prefix: str = "accounts") -> None:
+    """A request from outside the config may not reuse a config account's name or email: the
+    config's accounts are vended from the config, and one name must mean one account."""
+    names = {a.name for a in fleet.accounts}
+    emails = {a.email.lower() for a in fleet.accounts}
+    for i, account in enumerate(_list(items)):
+        account = _mapping(account)
+        if isinstance(account.get("name"), str) and account["name"] in names:
+            problems.add(f"{prefix}[{i}].name", f"a name no config account has, {account['name']!r} is in "
+                                                 f"{fleet.path.name} (leave the Param empty to vend the config's accounts)")
+        if isinstance(account.get("email"), str) and account["email"].lower() in emails:
+            problems.add(f"{prefix}[{i}].email", f"an email no config account has, {account['email']!r} is in "
+                                                  f"{fleet.path.name}")
+
+
 def environments(envs: dict, names: set[str], ou_names: set[str], problems: Problems) -> None:
     for env in ("beta", "gamma"):
         account_refs(_mapping(envs.get(env)).get("accounts"), f"environments.{env}.accounts", names, problems)
