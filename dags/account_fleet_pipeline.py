@@ -145,7 +145,10 @@ with DAG(
             from fleet.stages import prod as stage
 
             ctx = _ctx(settings)
-            prod_plan = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None)
+            try:
+                prod_plan = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None)
+            except stage.PlanError as exc:  # a verdict on the targets: retrying cannot fix it
+                fail(str(exc))
             context = get_current_context()
             ProdPlanLink.persist_location(context, context["task"], ctx=ctx, location=prod_plan["location"])
             print(f"plan {prod_plan['plan_digest'][:12]}: {prod_plan['summary']} ({prod_plan['location']})")
@@ -181,13 +184,17 @@ with DAG(
 
             # Its trigger rule lets it run after either gate; its inputs (source tasks) also count as
             # upstream successes, so the decision itself is checked: no decision, no deployment.
-            if params["dry_run"] or not (ti.xcom_pull(task_ids="prod.approval")
-                                         or ti.xcom_pull(task_ids="prod.auto_approve")):
+            decision = ti.xcom_pull(task_ids="prod.approval") or ti.xcom_pull(task_ids="prod.auto_approve")
+            if params["dry_run"] or not decision:
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
             ctx = _ctx(settings)
+            # Exactly the approved plan: its accounts and change sets, nothing resolved since.
             result = stage.run_rollout(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None,
-                                       rerun_failed_only=params["rerun_failed_only"])
+                                       rerun_failed_only=params["rerun_failed_only"],
+                                       approved_plan=decision["plan_digest"])
+            if result["not_in_plan"]:
+                print(f"not in the approved plan, left for the next run: {', '.join(result['not_in_plan'])}")
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]
