@@ -238,13 +238,15 @@ with DAG(
             pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
             plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"], approvers=settings["approvers"],
             timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID,
+            details={"commit": bundle["commit"], "accounts": prod_plan["accounts"]},
             poll_interval=5, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         ui_approval = FleetUIApprovalOperator(
             task_id="ui_approval", bucket=settings["bucket"], region_name=settings["region"],
             pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
             plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
             auto_approved=prod_plan["auto_approve"], approvers=settings["approvers"],
-            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID)
+            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID,
+            details={"commit": bundle["commit"], "accounts": prod_plan["accounts"]})
         prod_plan >> ui_approval >> approval
         deployed = rollout(settings, bundle)
         decided >> [approval, automatic]

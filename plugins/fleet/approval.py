@@ -24,6 +24,7 @@ from fleet.aws import AwsContext, ensure_table, error_code
 
 DECISIONS = ("approve", "reject")
 KEY_ENV = "FLEET_APPROVAL_KEY"
+DETAILS = ("commit", "fleet_repo", "source_ref", "targets")
 
 
 class ApprovalError(RuntimeError):
@@ -161,13 +162,17 @@ def signature_valid(record: dict, key: bytes) -> bool:
 
 
 def request(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, summary: str,
-            triggered_by: str | None, approvers: tuple[str, ...]) -> dict:
-    """Publish (idempotently) what is waiting for a decision and how to give it."""
+            triggered_by: str | None, approvers: tuple[str, ...], details: dict | None = None) -> dict:
+    """Publish (idempotently) what is waiting for a decision and how to give it.
+
+    ``details``: what an approver checks besides the digests: ``commit``, ``fleet_repo``,
+    ``source_ref`` and ``targets`` (the account names of the plan)."""
     existing = store.get(request_key(run_id))
     if existing and existing.get("bundle_digest") == bundle_digest and existing.get("plan_digest") == plan_digest:
         return existing
     doc = {"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest, "summary": summary,
            "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
+           **{k: (details or {}).get(k) for k in DETAILS},
            "command": approve_command(run_id), "reject_command": approve_command(run_id, reject=True)}
     store.put(request_key(run_id), doc)
     return doc
@@ -190,6 +195,9 @@ def request_message(req: dict, *, deadline: str | None = None, ui_url: str | Non
         f"bundle digest: {req['bundle_digest']}",
         f"plan digest:   {req.get('plan_digest') or '-'}",
         f"plan summary:  {req.get('summary') or '-'}",
+        f"commit:        {req.get('commit') or '-'}",
+        f"fleet repo:    {req.get('fleet_repo') or '-'} at {req.get('source_ref') or 'its working tree'}",
+        f"targets:       {', '.join(req.get('targets') or []) or '-'}",
         f"triggered by:  {req.get('triggered_by') or '-'} (may not approve this run)",
         f"approvers:     {', '.join(req.get('approvers') or [])}",
         f"decide before: {deadline or '-'} (no decision by then fails the run)",
@@ -298,9 +306,6 @@ def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | N
     decided_at = _when(record["decided_at"])
     if decided_at is None:
         return f"malformed record (decided_at {record['decided_at'][:40]!r} is not a time with a zone)"
-    if requested_at is not None and decided_at < requested_at:
-        return (f"decided at {record['decided_at']}, before this run's request ({requested_at.isoformat()}): "
-                "a decision answers a published request")
     if record.get("run_id") != run_id:
         return f"for another run ({record.get('run_id')})"
     if record.get("bundle_digest") != bundle_digest:
@@ -313,4 +318,7 @@ def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | N
         return f"{triggered_by!r} triggered this run and cannot approve it (segregation of duties)"
     if record.get("decision") not in DECISIONS:
         return f"unknown decision {record.get('decision')!r}"
+    if requested_at is not None and decided_at < requested_at:
+        return (f"decided at {record['decided_at']}, before this run's request ({requested_at.isoformat()}): "
+                "a decision answers a published request")
     return None

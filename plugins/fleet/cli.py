@@ -130,16 +130,31 @@ def cmd_cleanse(args) -> int:
     return 0 if result.ok else 1
 
 
+def _waiting(store, req: dict, key: bytes | None) -> bool:
+    """No valid decision yet: an ignored record (a non-approver's answer) does not end the wait."""
+    from fleet import approval
+
+    if key is None:
+        return not store.list(approval.decisions_prefix(req["run_id"]))
+    return approval.evaluate(store, run_id=req["run_id"], bundle_digest=req["bundle_digest"],
+                             plan_digest=req.get("plan_digest"), key=key, approvers=tuple(req.get("approvers") or ()),
+                             triggered_by=req.get("triggered_by")).state == "waiting"
+
+
 def cmd_approvals(args) -> int:
     """Runs waiting for a decision: what an approver needs before ``fleet approve``."""
     from fleet import approval
 
     store = _approval_store(_load(args.config))
+    try:
+        key = approval.key_from_env()
+    except approval.ApprovalError:
+        key = None  # without the key records cannot be judged: any record counts as an answer
     pending = []
-    for key in store.list("approvals/"):
-        if key.endswith("/request.json"):
-            req = store.get(key)
-            if not store.list(approval.decisions_prefix(req["run_id"])) or args.all:
+    for name in store.list("approvals/"):
+        if name.endswith("/request.json"):
+            req = store.get(name)
+            if args.all or _waiting(store, req, key):
                 pending.append(req)
     if args.format == "json":
         print(json.dumps(pending, indent=1))
