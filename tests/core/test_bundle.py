@@ -131,3 +131,21 @@ def test_a_world_writable_cache_folder_is_made_private(tmp_path, snap):
     s3 = CountingS3(source.bundle_key(snap.digest), source.bundle_bytes(snap))
     source.fetch(Ctx(s3), "bucket-1", snap.digest, cache)
     assert (cache.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_bundle_holding_a_symlink_is_refused(tmp_path, snap):
+    """A symlink would let a manifest-listed path read another file once unpacked."""
+    import io
+    import tarfile
+
+    good = source.bundle_bytes(snap)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(good), mode="r:gz") as src, tarfile.open(fileobj=buf, mode="w:gz") as out:
+        for member in src.getmembers():
+            out.addfile(member, src.extractfile(member))
+        link = tarfile.TarInfo(f"{source.TREE}/templates/link.yaml")
+        link.type, link.linkname = tarfile.SYMTYPE, "../fleet.yaml"
+        out.addfile(link)
+    s3 = CountingS3(source.bundle_key(snap.digest), buf.getvalue())
+    with pytest.raises(source.SourceError, match="'templates/link.yaml' is not a regular file"):
+        source.fetch(Ctx(s3), "bucket-1", snap.digest, tmp_path / "bundles")
