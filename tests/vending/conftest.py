@@ -30,8 +30,10 @@ def vending_dag(airflow_db):
     # The Params' floors (poll_seconds >= 5, readiness_timeout_minutes >= 1) keep real runs from
     # hammering AWS; these tests wait for local AWS in fractions of a second, so they lift the floors
     # of this parsed copy only. tests/dags/test_dag_integrity.py checks the floors themselves.
-    for name in ("poll_seconds", "readiness_timeout_minutes"):
-        dag.params.get_param(name).schema.pop("minimum")
+    for params in (dag.params, *(task.params for task in dag.tasks)):  # each task holds its own copy
+        for name in ("poll_seconds", "readiness_timeout_minutes"):
+            if name in params:
+                params.get_param(name).schema.pop("minimum", None)
     return dag
 
 
