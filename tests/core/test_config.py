@@ -307,8 +307,10 @@ def test_an_scp_path_leaving_the_repo_is_refused_at_load(fleet_dir):
                                        "with aws:"),
     ({"tags": {"k" * 129: "v"}}, "a tag key of 1-128 characters"),
     ({"tags": {"team": "v" * 257}}, "accounts[0].tags.team: a tag value of at most 256 characters"),
-    ({"name": "app-prod-01"}, "accounts[0].name: a name no config account has, 'app-prod-01' is in fleet.yaml"),
-], ids=["long-email", "51-tags", "aws-prefix", "long-key", "long-value", "config-account-name"])
+    ({"name": "app-prod-01"}, "accounts[0].name: a name no other config account has, 'app-prod-01' is a config "
+                              "account of fleet.yaml with another email"),
+    ({"email": "app-prod-01@example.com"}, "accounts[0].email: an email no other config account has"),
+], ids=["long-email", "51-tags", "aws-prefix", "long-key", "long-value", "config-account-name", "config-email"])
 def test_account_requests_are_held_to_aws_limits(request_, expected):
     fleet = load_config(REPO / "include" / "fleet.yaml")
     with pytest.raises(ConfigError) as err:
@@ -327,3 +329,9 @@ def test_account_requests_are_capped_per_run():
 def test_vending_poll_seconds_below_5_is_refused(fleet_dir):
     p = only(problems_of(fleet_dir, SAMPLE + "vending:\n  poll_seconds: 0\n"), "vending.poll_seconds")
     assert "5" in p.expected
+
+
+def test_an_account_request_may_name_a_config_account_as_itself():
+    fleet = load_config(REPO / "include" / "fleet.yaml")
+    (same,) = account_requests([{"name": "audit", "email": "AUDIT@example.com", "ou": "Security"}], fleet)
+    assert same.name == "audit"

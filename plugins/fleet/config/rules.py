@@ -75,18 +75,22 @@ def accounts(items: Any, ou_names: set[str], problems: Problems, prefix: str = "
 
 
 def not_config_accounts(items: Any, fleet, problems: Problems, prefix: str = "accounts") -> None:
-    """A request from outside the config may not reuse a config account's name or email: the
-    config's accounts are vended from the config, and one name must mean one account."""
-    names = {a.name for a in fleet.accounts}
-    emails = {a.email.lower() for a in fleet.accounts}
+    """A request from outside the config may name a config account only as that very account (its
+    email too: asking again is idempotent); a config account's name with another email, or its
+    email under another name, would make one name mean two accounts."""
+    by_name = {a.name: a.email.lower() for a in fleet.accounts}
+    by_email = {a.email.lower(): a.name for a in fleet.accounts}
     for i, account in enumerate(_list(items)):
         account = _mapping(account)
-        if isinstance(account.get("name"), str) and account["name"] in names:
-            problems.add(f"{prefix}[{i}].name", f"a name no config account has, {account['name']!r} is in "
-                                                 f"{fleet.path.name} (leave the Param empty to vend the config's accounts)")
-        if isinstance(account.get("email"), str) and account["email"].lower() in emails:
-            problems.add(f"{prefix}[{i}].email", f"an email no config account has, {account['email']!r} is in "
-                                                  f"{fleet.path.name}")
+        name, email = account.get("name"), account.get("email")
+        if not (isinstance(name, str) and isinstance(email, str)):
+            continue
+        if name in by_name and by_name[name] != email.lower():
+            problems.add(f"{prefix}[{i}].name", f"a name no other config account has, {name!r} is a config account "
+                                                 f"of {fleet.path.name} with another email")
+        elif email.lower() in by_email and by_email[email.lower()] != name:
+            problems.add(f"{prefix}[{i}].email", f"an email no other config account has, {email!r} belongs to "
+                                                  f"{by_email[email.lower()]!r} in {fleet.path.name}")
 
 
 def environments(envs: dict, names: set[str], ou_names: set[str], problems: Problems) -> None:
