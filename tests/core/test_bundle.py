@@ -74,3 +74,78 @@ def test_a_bundle_is_downloaded_and_its_config_loaded_once_per_process(tmp_path,
     assert richer.commit == "c" * 40 and richer.config is first.config and s3.downloads == 1
     # An older bundle of the same bucket is reached through the reference, not rebuilt by hand.
     assert ref.sibling("e" * 64) == Bundle("bucket-1", "e" * 64)
+
+
+def _tar_with(snap, extra: dict[str, bytes] | None = None, drop: str | None = None) -> bytes:
+    """The snapshot's bundle as an attacker would replace it in S3: the same manifest, files added or dropped."""
+    import io
+    import json
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        entries = {source.MANIFEST: json.dumps(snap.manifest()).encode()}
+        entries |= {f"{source.TREE}/{rel}": (snap.root / rel).read_bytes() for rel in snap.files if rel != drop}
+        for name, data in (entries | (extra or {})).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def snap(tmp_path):
+    repo = tmp_path / "fleet"
+    shutil.copytree(REPO / "include", repo)
+    return source.snapshot(repo)
+
+
+@pytest.mark.parametrize("extra, drop, expected", [
+    ({f"{source.TREE}/.cfnlintrc": b"ignore_checks: [E]\n"}, None, "files not in its manifest: '.cfnlintrc'"),
+    ({"notes.txt": b"x"}, None, "files outside the manifest: 'notes.txt'"),
+    (None, "fleet.yaml", "files of its manifest missing: 'fleet.yaml'"),
+])
+def test_a_bundle_with_extra_or_missing_files_is_refused_and_leaves_nothing(tmp_path, snap, extra, drop, expected):
+    s3 = CountingS3(source.bundle_key(snap.digest), _tar_with(snap, extra, drop))
+    with pytest.raises(source.SourceError, match=expected):
+        source.fetch(Ctx(s3), "bucket-1", snap.digest, tmp_path / "bundles")
+    assert list((tmp_path / "bundles").iterdir()) == []  # no half-made folder left behind
+
+
+def test_a_poisoned_bundle_cache_is_detected_and_fetched_again(tmp_path, snap):
+    s3 = CountingS3(source.bundle_key(snap.digest), source.bundle_bytes(snap))
+    cache = tmp_path / "bundles"
+    files = source.fetch(Ctx(s3), "bucket-1", snap.digest, cache)
+    assert (cache.stat().st_mode & 0o777) == 0o700  # private: other local users cannot write into it
+    (files / ".cfnlintrc").write_text("ignore_checks: [E]\n")
+    (files / "fleet.yaml").write_text((files / "fleet.yaml").read_text().replace("platform-lead", "mallory"))
+    again = source.fetch(Ctx(s3), "bucket-1", snap.digest, cache)
+    assert s3.downloads == 2 and not (again / ".cfnlintrc").exists()
+    assert (again / "fleet.yaml").read_bytes() == (snap.root / "fleet.yaml").read_bytes()
+
+
+def test_a_world_writable_cache_folder_is_made_private(tmp_path, snap):
+    cache = tmp_path / "bundles"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    s3 = CountingS3(source.bundle_key(snap.digest), source.bundle_bytes(snap))
+    source.fetch(Ctx(s3), "bucket-1", snap.digest, cache)
+    assert (cache.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_bundle_holding_a_symlink_is_refused(tmp_path, snap):
+    """A symlink would let a manifest-listed path read another file once unpacked."""
+    import io
+    import tarfile
+
+    good = source.bundle_bytes(snap)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(good), mode="r:gz") as src, tarfile.open(fileobj=buf, mode="w:gz") as out:
+        for member in src.getmembers():
+            out.addfile(member, src.extractfile(member))
+        link = tarfile.TarInfo(f"{source.TREE}/templates/link.yaml")
+        link.type, link.linkname = tarfile.SYMTYPE, "../fleet.yaml"
+        out.addfile(link)
+    s3 = CountingS3(source.bundle_key(snap.digest), buf.getvalue())
+    with pytest.raises(source.SourceError, match="'templates/link.yaml' is not a regular file"):
+        source.fetch(Ctx(s3), "bucket-1", snap.digest, tmp_path / "bundles")
