@@ -184,7 +184,10 @@ def test_a_failing_first_wave_halts_the_rollout_and_the_report_names_every_accou
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}))
     settings, bundle = source_outputs(ctx, SAMPLE)
-    decision = {"decision": "approve", "approver": "platform-lead", "reason": "e2e"}
+    # The rollout deploys exactly the approved plan, so the plan is made first, as prod.plan does.
+    pctx = context_from_settings("aws_default", settings)
+    plan = prod_stage.plan(pctx, Bundle.from_dict(bundle).open(pctx), run_id=RUN_ID)
+    decision = {"decision": "approve", "approver": "platform-lead", "reason": "e2e", "plan_digest": plan["plan_digest"]}
     ti = FakeTi({"prod.approval": decision})
     with pytest.raises(AirflowFailException, match="rollout halted: failed app-prod-01"):
         task_function(dag, "prod.rollout")(settings, bundle, params=PARAMS, run_id=RUN_ID, ti=ti)

@@ -44,6 +44,9 @@ def task_function(dag, task_id: str):
 class FakeTi:
     """The task instance a task function reads XComs from (``xcoms``: task id -> value) and pushes to."""
 
+    try_number = 1
+    dag_id = "account_fleet_pipeline"
+
     def __init__(self, xcoms: dict | None = None):
         self.xcoms = xcoms or {}
         self.pushed: dict[str, object] = {}

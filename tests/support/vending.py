@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from airflow.sdk.execution_time.context import set_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
 from fleet_airflow.assets import VENDED_ACCOUNTS
@@ -73,8 +74,11 @@ def vend(dag, params: dict, run_id: str = RUN_ID) -> Vended:
     out = Vended()
 
     def run(task_id: str, index: int, call):
+        # A task may write to its context (the mapped tasks name their map index there), so each call
+        # gets a context of its own, as the task runner gives it.
         try:
-            value = call()
+            with set_current_context({"run_id": run_id, "params": params}):
+                value = call()
         except AirflowSkipException as exc:
             out.states[task_id, index], out.errors[task_id, index] = "skipped", str(exc)
             return None
