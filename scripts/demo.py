@@ -143,7 +143,7 @@ def vend(env: dict) -> int:
     """Vend one new prod account first: the pipeline's prod waves then include it."""
     log_path = DEMO / "vending-run.log"
     step(f"running DAG account_vending for {NEW_ACCOUNT['name']} (log: {log_path.relative_to(ROOT)})")
-    conf = json.dumps({"accounts": [NEW_ACCOUNT], "poll_seconds": 1})
+    conf = json.dumps({"accounts": [NEW_ACCOUNT], "poll_seconds": 5})
     with open(log_path, "w") as log:
         code = run([str(BIN / "airflow"), "dags", "test", "account_vending", "-c", conf], env, stdout=log,
                    stderr=subprocess.STDOUT).returncode
