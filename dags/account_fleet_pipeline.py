@@ -83,6 +83,9 @@ with DAG(
                                              "false": "off: `fleet approve` only"},
                              description="Also offer the prod decision in the Airflow UI (Required actions); "
                                          "empty: as approval.ui in the fleet config says"),
+        "cleanse_history": Param(False, type="boolean",
+                                 description="When git history holds a secret, rewrite the source "
+                                             "remote's history with git-filter-repo and rescan"),
     },
     tags=["fleet", "aws"],
     doc_md=__doc__,
@@ -152,14 +155,16 @@ with DAG(
             ctx = _ctx(settings)
             from_git = is_git_url(params["fleet_repo"])
             verdict = stage.gates(ctx, _opened(ctx, bundle), None if from_git else Path(params["fleet_repo"]),
+                                  cleanse_history=params["cleanse_history"],
                                   history=stage.stored_history(ctx, Bundle.from_dict(bundle)) if from_git else None)
             for f in verdict["findings"]:
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
                 print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
             print(f"gates: {verdict['errors']} errors, {verdict['warnings']} warnings")
             if "purge_plan" in verdict:
-                print(f"git history holds a secret: purge plan at {verdict['purge_plan']}; rotate it, then "
-                      "someone with push rights runs `fleet cleanse <remote>` (the pipeline never rewrites history)")
+                print(f"git history holds a secret: purge plan at {verdict['purge_plan']}")
+            if "cleansed" in verdict:
+                print(f"history cleansing: {verdict['cleansed']}")
             if verdict["errors"]:
                 fail(f"build gates found {verdict['errors']} error(s); nothing is deployed")
             return {"errors": verdict["errors"], "warnings": verdict["warnings"]}
@@ -179,10 +184,7 @@ with DAG(
             from fleet.stages import prod as stage
 
             ctx = _ctx(settings)
-            try:
-                prod_plan = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None)
-            except stage.PlanError as exc:  # a verdict on the targets: retrying cannot fix it
-                fail(str(exc))
+            prod_plan = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None)
             context = get_current_context()
             ProdPlanLink.persist_location(context, context["task"], ctx=ctx, location=prod_plan["location"])
             print(f"plan {prod_plan['plan_digest'][:12]}: {prod_plan['summary']} ({prod_plan['location']})")
@@ -218,8 +220,8 @@ with DAG(
 
             # Its trigger rule lets it run after either gate; its inputs (source tasks) also count as
             # upstream successes, so the decision itself is checked: no decision, no deployment.
-            decision = ti.xcom_pull(task_ids="prod.approval") or ti.xcom_pull(task_ids="prod.auto_approve")
-            if params["dry_run"] or not decision:
+            if params["dry_run"] or not (ti.xcom_pull(task_ids="prod.approval")
+                                         or ti.xcom_pull(task_ids="prod.auto_approve")):
                 raise AirflowSkipException("no approval decision for this run (dry run): nothing is deployed")
 
             import time
@@ -229,13 +231,9 @@ with DAG(
             ctx = _ctx(settings)
             opened = _opened(ctx, bundle)
             started = time.monotonic()
-            # Exactly the approved plan: its accounts and change sets, nothing resolved since.
             result = stage.run_rollout(ctx, opened, run_id=run_id, only=settings.get("targets") or None,
-                                       rerun_failed_only=params["rerun_failed_only"],
-                                       approved_plan=decision["plan_digest"], try_number=ti.try_number)
+                                       rerun_failed_only=params["rerun_failed_only"], try_number=ti.try_number)
             rollout_metrics(ctx, opened.config, time.monotonic() - started)
-            if result["not_in_plan"]:
-                print(f"not in the approved plan, left for the next run: {', '.join(result['not_in_plan'])}")
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]
@@ -281,15 +279,13 @@ with DAG(
             pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
             plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"], approvers=settings["approvers"],
             timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID,
-            details={"commit": bundle["commit"], "accounts": prod_plan["accounts"]},
             poll_interval=5, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         ui_approval = FleetUIApprovalOperator(
             task_id="ui_approval", bucket=settings["bucket"], region_name=settings["region"],
             pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
             plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
             auto_approved=prod_plan["auto_approve"], approvers=settings["approvers"],
-            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID,
-            details={"commit": bundle["commit"], "accounts": prod_plan["accounts"]})
+            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID)
         prod_plan >> ui_approval >> approval
         deployed = rollout(settings, bundle)
         decided >> [approval, automatic]

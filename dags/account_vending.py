@@ -65,7 +65,7 @@ with DAG(
         "fleet_repo": Param(DEFAULT_REPO, type="string", description="Folder of the fleet repository (holds fleet.yaml)"),
         # Nullable so the trigger form can be submitted empty. The OU cannot be an enum: the config is
         # not read at parse time, so the plan task checks it and names the config's OUs when wrong.
-        "accounts": Param(None, type=["null", "array"], maxItems=20,
+        "accounts": Param(None, type=["null", "array"],
                           items={"type": "object", "required": ["name", "email", "ou"],
                                  "properties": {"name": {"type": "string"}, "email": {"type": "string"},
                                                 "ou": {"type": "string",
@@ -74,11 +74,10 @@ with DAG(
                           description="Accounts to vend: [{name, email, ou, tags}], ou one of the OUs under ous "
                                       "in fleet.yaml (checked when the run starts). Empty: the fleet config's "
                                       "accounts that are not in the organization yet"),
-        "readiness_timeout_minutes": Param(None, type=["null", "number"], minimum=1, maximum=1440,
+        "readiness_timeout_minutes": Param(None, type=["null", "number"], minimum=0,
                                            description="Empty: vending.readiness_timeout_minutes from the config"),
         # The form keeps the config's name; the tasks call it poll_interval, as every fleet wait does.
-        # Each readiness check calls AWS: at least 5 s apart (Airflow checks the conf of every trigger).
-        "poll_seconds": Param(None, type=["null", "number"], minimum=5, maximum=3600,
+        "poll_seconds": Param(None, type=["null", "number"], minimum=0,
                               description="Seconds between readiness checks. Empty: vending.poll_seconds "
                                           "from the config"),
     },

@@ -24,7 +24,6 @@ from fleet.aws import AwsContext, ensure_table, error_code
 
 DECISIONS = ("approve", "reject")
 KEY_ENV = "FLEET_APPROVAL_KEY"
-DETAILS = ("commit", "fleet_repo", "source_ref", "targets")
 
 
 class ApprovalError(RuntimeError):
@@ -162,17 +161,13 @@ def signature_valid(record: dict, key: bytes) -> bool:
 
 
 def request(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, summary: str,
-            triggered_by: str | None, approvers: tuple[str, ...], details: dict | None = None) -> dict:
-    """Publish (idempotently) what is waiting for a decision and how to give it.
-
-    ``details``: what an approver checks besides the digests: ``commit``, ``fleet_repo``,
-    ``source_ref`` and ``targets`` (the account names of the plan)."""
+            triggered_by: str | None, approvers: tuple[str, ...]) -> dict:
+    """Publish (idempotently) what is waiting for a decision and how to give it."""
     existing = store.get(request_key(run_id))
     if existing and existing.get("bundle_digest") == bundle_digest and existing.get("plan_digest") == plan_digest:
         return existing
     doc = {"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest, "summary": summary,
            "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
-           **{k: (details or {}).get(k) for k in DETAILS},
            "command": approve_command(run_id), "reject_command": approve_command(run_id, reject=True)}
     store.put(request_key(run_id), doc)
     return doc
@@ -195,9 +190,6 @@ def request_message(req: dict, *, deadline: str | None = None, ui_url: str | Non
         f"bundle digest: {req['bundle_digest']}",
         f"plan digest:   {req.get('plan_digest') or '-'}",
         f"plan summary:  {req.get('summary') or '-'}",
-        f"commit:        {req.get('commit') or '-'}",
-        f"fleet repo:    {req.get('fleet_repo') or '-'} at {req.get('source_ref') or 'its working tree'}",
-        f"targets:       {', '.join(req.get('targets') or []) or '-'}",
         f"triggered by:  {req.get('triggered_by') or '-'} (may not approve this run)",
         f"approvers:     {', '.join(req.get('approvers') or [])}",
         f"decide before: {deadline or '-'} (no decision by then fails the run)",
@@ -251,61 +243,25 @@ class Verdict:
 
 def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes,
              approvers: tuple[str, ...], triggered_by: str | None) -> Verdict:
-    """Judge every record of the run: any valid rejection wins over approvals (one "no" is enough
-    to stop a rollout, whoever said "yes" first); otherwise the first valid approval releases it.
-
-    Anyone who can write the store can write garbage into it, so nothing a record holds may crash
-    the gate: a record that cannot be read, is not a JSON object, lacks a field or was decided
-    before the run's request was published is ignored, with why, like any other invalid record.
-    """
-    req = _read(store, request_key(run_id))
-    requested_at = _when(req.get("requested_at")) if isinstance(req, dict) else None
-    ignored, approvals, rejections = [], [], []
+    """The first valid decision wins; every record that does not count is reported with why."""
+    ignored = []
     for k in store.list(decisions_prefix(run_id)):
-        name = k.rsplit("/", 1)[-1]
-        record = _read(store, k)
-        why = (f"malformed record ({record})" if isinstance(record, str)
-               else _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by, requested_at))
+        record = store.get(k) or {}
+        why = _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by)
         if why:
-            ignored.append(f"{name}: {why}")
-        else:
-            (approvals if record["decision"] == "approve" else rejections).append(record)
-    if rejections:
-        return Verdict("rejected", rejections[0], ignored)
-    if approvals:
-        return Verdict("approved", approvals[0], ignored)
+            ignored.append(f"{k.rsplit('/', 1)[-1]}: {why}")
+            continue
+        state = "approved" if record["decision"] == "approve" else "rejected"
+        return Verdict(state, record, ignored)
     return Verdict("waiting", None, ignored)
 
 
-def _read(store: Store, key: str) -> dict | str:
-    """The stored document, or why it is not one (a string): never an exception."""
-    try:
-        doc = store.get(key)
-    except Exception as exc:  # noqa: BLE001 (a JSON error, a throttled read: the record does not count now)
-        return f"cannot be read: {type(exc).__name__}"
-    return doc if isinstance(doc, dict) else f"not a JSON object: {type(doc).__name__}"
-
-
-def _when(value) -> datetime | None:
-    try:
-        stamp = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    return stamp if stamp.tzinfo else None
-
-
 def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes,
-             approvers: tuple[str, ...], triggered_by: str | None, requested_at: datetime | None = None) -> str | None:
+             approvers: tuple[str, ...], triggered_by: str | None) -> str | None:
     if "signature" not in record:
         return "unsigned"
     if not signature_valid(record, key):
         return "signature does not verify with the approval key"
-    for name in ("approver", "decided_at"):
-        if not isinstance(record.get(name), str):
-            return f"malformed record ({name} is not text)"
-    decided_at = _when(record["decided_at"])
-    if decided_at is None:
-        return f"malformed record (decided_at {record['decided_at'][:40]!r} is not a time with a zone)"
     if record.get("run_id") != run_id:
         return f"for another run ({record.get('run_id')})"
     if record.get("bundle_digest") != bundle_digest:
@@ -318,7 +274,4 @@ def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | N
         return f"{triggered_by!r} triggered this run and cannot approve it (segregation of duties)"
     if record.get("decision") not in DECISIONS:
         return f"unknown decision {record.get('decision')!r}"
-    if requested_at is not None and decided_at < requested_at:
-        return (f"decided at {record['decided_at']}, before this run's request ({requested_at.isoformat()}): "
-                "a decision answers a published request")
     return None

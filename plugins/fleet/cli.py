@@ -83,78 +83,16 @@ def cmd_approve(args) -> int:
     return 0
 
 
-def cmd_cleanse(args) -> int:
-    """Rewrite a remote's history so no secret found in it remains: a deliberate act by someone
-    with push rights, never a side effect of a pipeline run.
-
-    The purge plan is made here, from a fresh clone of the remote scanned now (a plan file from an
-    older scan, or from another repository, is not accepted), and printed; without ``--yes``
-    nothing is pushed. ``fleet.gates.cleanse`` then rewrites, force-pushes and rescans again.
-    """
-    import tempfile
-
-    from fleet.gates import run_gates
-    from fleet.gates.cleanse import CleanseError, _run, cleanse
-
-    with tempfile.TemporaryDirectory(prefix="fleet-cleanse-scan-") as tmp:
-        clone = Path(tmp) / "scan"
-        try:
-            # A plain clone: its refs/remotes/origin/* are every branch of the remote, all scanned.
-            _run(["git", "clone", "--quiet", "--no-local", args.remote, str(clone)])
-        except CleanseError as exc:
-            print(f"fleet: cannot clone {args.remote}: {exc}", file=sys.stderr)
-            return 2
-        report = run_gates(clone, history=True, gates={"secrets"}, cache_dir=Path(tmp) / "cache")
-    plan = report.purge_plan
-    if not plan or not plan.get("secrets"):
-        print(f"{args.remote}: a fresh scan of every ref finds no secret in history; nothing to cleanse")
-        return 0
-    print(f"{args.remote}: a fresh scan of every ref finds {len(plan['secrets'])} secret(s) in history:")
-    for secret in plan["secrets"]:
-        # json.dumps escapes control characters: a file name cannot forge lines of this output.
-        where = ", ".join(sorted({f"{json.dumps(o.get('path'))[1:-1]}@{str(o.get('commit'))[:12]}"
-                                  for o in secret.get("occurrences", [])})) or "-"
-        print(f"  {'/'.join(secret.get('types') or ['secret'])} {secret['hashed_secret'][:16]}  {where}")
-    if not args.yes:
-        print("nothing pushed: rotate the secret(s), check the list above (a false positive would rewrite "
-              "history for nothing), then run again with --yes", file=sys.stderr)
-        return 1
-    try:
-        result = cleanse(args.remote, plan)
-    except CleanseError as exc:
-        print(f"fleet: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps({"remote": result.remote, "rewritten_refs": result.rewritten_refs,
-                      "replaced_hashes": result.replaced_hashes,
-                      "remaining_findings": result.remaining_findings}, indent=2))
-    return 0 if result.ok else 1
-
-
-def _waiting(store, req: dict, key: bytes | None) -> bool:
-    """No valid decision yet: an ignored record (a non-approver's answer) does not end the wait."""
-    from fleet import approval
-
-    if key is None:
-        return not store.list(approval.decisions_prefix(req["run_id"]))
-    return approval.evaluate(store, run_id=req["run_id"], bundle_digest=req["bundle_digest"],
-                             plan_digest=req.get("plan_digest"), key=key, approvers=tuple(req.get("approvers") or ()),
-                             triggered_by=req.get("triggered_by")).state == "waiting"
-
-
 def cmd_approvals(args) -> int:
     """Runs waiting for a decision: what an approver needs before ``fleet approve``."""
     from fleet import approval
 
     store = _approval_store(_load(args.config))
-    try:
-        key = approval.key_from_env()
-    except approval.ApprovalError:
-        key = None  # without the key records cannot be judged: any record counts as an answer
     pending = []
-    for name in store.list("approvals/"):
-        if name.endswith("/request.json"):
-            req = store.get(name)
-            if args.all or _waiting(store, req, key):
+    for key in store.list("approvals/"):
+        if key.endswith("/request.json"):
+            req = store.get(key)
+            if not store.list(approval.decisions_prefix(req["run_id"])) or args.all:
                 pending.append(req)
     if args.format == "json":
         print(json.dumps(pending, indent=1))
@@ -234,11 +172,6 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--reason", default="")
     a.add_argument("--config", default=str(DEFAULT_CONFIG))
     a.set_defaults(func=cmd_approve)
-
-    cl = sub.add_parser("cleanse", help="rewrite a remote's history to purge the secrets a fresh scan finds in it")
-    cl.add_argument("remote", help="the remote's URL or path (you need push rights to it)")
-    cl.add_argument("--yes", action="store_true", help="rewrite and force-push (default: only show what would go)")
-    cl.set_defaults(func=cmd_cleanse)
 
     ls = sub.add_parser("approvals", help="list runs waiting for a decision")
     ls.add_argument("--config", default=str(DEFAULT_CONFIG))

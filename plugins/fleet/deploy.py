@@ -23,43 +23,17 @@ def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[
     """One stack target per account and region of ``baseline``, with the parameters its template declares."""
     body = (template_root / baseline.template).read_text(encoding="utf-8")
     params = {"ManagementAccountId": fleet.organization.management_account, **baseline.parameters}
-    template = _template(body)
-    declared = set((template.get("Parameters") or {}).keys())
+    declared = _declared_parameters(body)
     params = {k: v for k, v in params.items() if k in declared}
     tags = {**MANAGED_TAGS, "fleet:baseline": baseline.name}
-    masked = frozenset(baseline.sensitive_outputs) | noecho_outputs(template)
-    return [stacks.StackTarget(a.id, a.name, region, baseline.stack_name, body, params, tags, masked_outputs=masked)
+    return [stacks.StackTarget(a.id, a.name, region, baseline.stack_name, body, params, tags)
             for a in accounts for region in baseline.regions]
 
 
-def _template(body: str) -> dict:
+def _declared_parameters(body: str) -> set[str]:
     from fleet.templates import load_template  # local: keeps cfn-lint's slow import off every caller's import
 
-    return load_template(body)
-
-
-def noecho_outputs(template: dict) -> frozenset[str]:
-    """Outputs whose value refers to a NoEcho parameter (Ref, or ${Name} in a Sub): CloudFormation
-    hides the parameter, and an output mirroring it would publish it again."""
-    secret = {name for name, p in (template.get("Parameters") or {}).items()
-              if isinstance(p, dict) and str(p.get("NoEcho", "")).lower() == "true"}
-
-    def mentions(node) -> bool:
-        if isinstance(node, dict):
-            if node.get("Ref") in secret:
-                return True
-            sub = node.get("Fn::Sub")
-            text = sub[0] if isinstance(sub, list) and sub else sub
-            if isinstance(text, str) and any(f"${{{name}}}" in text for name in secret):
-                return True
-            return any(mentions(v) for v in node.values())
-        if isinstance(node, list):
-            return any(mentions(v) for v in node)
-        return False
-
-    outputs = template.get("Outputs") or {}
-    return frozenset(name for name, out in outputs.items() if secret and isinstance(out, dict)
-                     and mentions(out.get("Value")))
+    return set((load_template(body).get("Parameters") or {}).keys())
 
 
 def deploy_all(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str, *,

@@ -31,11 +31,6 @@ def account_changes(change: ChangeSetPlan) -> dict:
             "resources": change.changes}
 
 
-def digest_of(body: dict) -> str:
-    """The plan digest an approval is bound to: the bundle and every target's change set."""
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
 def aggregate(bundle_digest: str, rows: list[dict], waves: list[list[str]]) -> dict:
     rows = sorted(rows, key=lambda r: (r["account_name"], r["region"], r["stack_name"]))
     changing = [r for r in rows if r["status"] == "ready"]
@@ -50,6 +45,6 @@ def aggregate(bundle_digest: str, rows: list[dict], waves: list[list[str]]) -> d
         summary += f"; {len(failed)} change sets FAILED to plan"
     body = {"bundle_digest": bundle_digest, "targets": [
         {k: r[k] for k in ("account_id", "region", "stack_name", "status", "resources")} for r in rows]}
-    return {"plan_digest": digest_of(body),
+    return {"plan_digest": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
             "bundle_digest": bundle_digest, "summary": summary, "empty": not changing and not failed,
             "failed": len(failed), "totals": totals, "waves": waves, "accounts": rows}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -79,53 +78,18 @@ def _checkout(root: Path, ref: str) -> tuple[Path, str]:
     commit = found.stdout.decode().strip()
     top = Path(git("rev-parse", "--show-toplevel").stdout.decode().strip())
     prefix = git("rev-parse", "--show-prefix").stdout.decode().strip()
-    cache = private_dir(Path(tempfile.gettempdir()) / "fleet-sources")
-    dest = cache / commit / prefix
-    blobs = _git_blobs(git, commit, prefix)
-    if dest.exists() and not _matches_blobs(dest, blobs):  # changed since exported: not trusted
-        shutil.rmtree(cache / commit, ignore_errors=True)
+    dest = Path(tempfile.gettempdir()) / "fleet-sources" / commit / prefix
     if not dest.exists():
         archive = git("archive", "--format=tar", commit, "--", prefix or ".", cwd=top).stdout
-        staging = Path(tempfile.mkdtemp(prefix="fleet-src-", dir=cache))
+        staging = Path(tempfile.mkdtemp(prefix="fleet-src-"))
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(staging, filter="data")
+        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(staging, filter="data")
-            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                (staging / prefix).rename(dest)
-            except OSError:  # another task exported the same commit first; it is checked on next use
-                pass
-        finally:
+            (staging / prefix).rename(dest)
+        except OSError:  # another task exported the same commit first
             shutil.rmtree(staging, ignore_errors=True)
     return dest, commit
-
-
-def _git_blobs(git, commit: str, prefix: str) -> dict[str, str]:
-    """Path under ``prefix`` -> git blob id of every file of ``commit`` there (what the export must hold)."""
-    out = git("ls-tree", "-r", "-z", "--full-tree", commit, "--", prefix or ".", check=True).stdout
-    blobs = {}
-    for entry in out.split(b"\0"):
-        if entry:
-            meta, path = entry.split(b"\t", 1)
-            mode, kind, blob = meta.split()
-            if kind == b"blob":
-                blobs[path.decode()[len(prefix):]] = blob.decode()
-    return blobs
-
-
-def _matches_blobs(dest: Path, blobs: dict[str, str]) -> bool:
-    """The exported folder holds exactly the commit's files, byte for byte (git's own blob ids)."""
-    found = {}
-    for p in dest.rglob("*"):
-        if p.is_symlink() or p.is_file():
-            found[p.relative_to(dest).as_posix()] = p
-    if set(found) != set(blobs):
-        return False
-    for rel, p in found.items():
-        data = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
-        if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() != blobs[rel]:
-            return False
-    return True
 
 
 def _hash_tree(root: Path, commit: str | None, dirty: bool, paths: list[str]) -> Snapshot:
@@ -218,81 +182,30 @@ def upload(ctx: AwsContext, snap: Snapshot, bucket: str) -> dict:
 
 
 def fetch(ctx: AwsContext, bucket: str, digest: str, dest: str | Path) -> Path:
-    """Download and unpack a bundle; check it is its manifest exactly; return its files' folder.
+    """Download and unpack a bundle; verify every file against the manifest; return its files' folder.
 
-    A bundle is exactly its manifest: a file missing, a file the manifest does not list (a
-    ``.cfnlintrc`` slipped into a replaced object), a symlink or a changed byte refuses it. The
-    unpacked copy is a cache in a private (0700) folder named by the digest and is checked again on
-    every use; a copy that no longer matches is thrown away and fetched again, never trusted.
     Unpacked beside its final place and renamed into it only once verified, so two tasks on one
     worker fetching the same digest never see each other's half-written files.
     """
     final = Path(dest) / digest
-    private_dir(final.parent)
     if (final / ".verified").exists():
-        try:
-            verify_unpacked(final, digest)
-            return final / TREE
-        except SourceError:  # changed since it was verified: not trusted, fetched again
-            shutil.rmtree(final, ignore_errors=True)
+        return final / TREE
     body = ctx.client("s3").get_object(Bucket=bucket, Key=bundle_key(digest))["Body"].read()
+    final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=final.parent))
-    try:
-        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
-            tar.extractall(staging, filter="data")
-        verify_unpacked(staging, digest)
-        (staging / ".verified").write_text(digest)
-        if final.exists():  # left half-made by an older crash, or failed its check above
-            shutil.rmtree(final, ignore_errors=True)
-        try:
-            staging.rename(final)
-        except OSError:  # another task got there first with the same verified content
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # a refused or broken bundle leaves nothing behind
-        raise
-    return final / TREE
-
-
-def verify_unpacked(folder: Path, digest: str) -> None:
-    """``folder`` holds the manifest of ``digest`` and the files it lists, nothing else."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        listed = manifest["files"]
-        if not isinstance(listed, dict):
-            raise TypeError("files is not a mapping")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SourceError(f"bundle {digest}: no readable manifest ({exc})") from None
-    if content_digest(listed) != digest:
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        tar.extractall(staging, filter="data")
+    manifest = json.loads((staging / MANIFEST).read_text())
+    for rel, sha in manifest["files"].items():
+        if hashlib.sha256((staging / TREE / rel).read_bytes()).hexdigest() != sha:
+            raise SourceError(f"bundle {digest}: {rel} does not match its manifest")
+    if content_digest(manifest["files"]) != digest:
         raise SourceError(f"bundle {digest}: manifest digest mismatch")
-    top = {p.name for p in folder.iterdir()} - {MANIFEST, TREE, ".verified"}
-    if top:
-        raise SourceError(f"bundle {digest}: files outside the manifest: {', '.join(sorted(map(repr, top)))}")
-    tree = folder / TREE
-    found = {}
-    for p in tree.rglob("*") if tree.is_dir() else ():
-        rel = p.relative_to(tree).as_posix()
-        if p.is_symlink() or not (p.is_file() or p.is_dir()):
-            raise SourceError(f"bundle {digest}: {rel!r} is not a regular file (a bundle holds files only)")
-        if p.is_file():
-            found[rel] = p
-    extra, missing = sorted(set(found) - set(listed)), sorted(set(listed) - set(found))
-    if extra:
-        raise SourceError(f"bundle {digest}: files not in its manifest: {', '.join(map(repr, extra))}")
-    if missing:
-        raise SourceError(f"bundle {digest}: files of its manifest missing: {', '.join(map(repr, missing))}")
-    for rel, sha in listed.items():
-        if hashlib.sha256(found[rel].read_bytes()).hexdigest() != sha:
-            raise SourceError(f"bundle {digest}: {rel!r} does not match its manifest")
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` owner-only (0700), or refuse one that others could write into: a cache
-    another local user can fill is not a cache this process may trust."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.stat()
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise SourceError(f"{path}: the cache folder belongs to another user (uid {st.st_uid}); refusing to use it")
-    if st.st_mode & 0o077:
-        path.chmod(0o700)
-    return path
+    (staging / ".verified").write_text(digest)
+    if final.exists() and not (final / ".verified").exists():  # left half-made by an older crash
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        staging.rename(final)
+    except OSError:  # another task got there first with the same verified content
+        shutil.rmtree(staging, ignore_errors=True)
+    return final / TREE

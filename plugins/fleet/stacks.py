@@ -26,9 +26,6 @@ class StackError(RuntimeError):
     pass
 
 
-MASK = "****"
-
-
 @dataclass(frozen=True)
 class StackTarget:
     account_id: str
@@ -39,9 +36,6 @@ class StackTarget:
     parameters: dict[str, str] = field(default_factory=dict, hash=False)
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     template_url: str | None = None  # used instead of the body when the body is too large
-    # Outputs whose values never leave CloudFormation: named sensitive in the config, or mirroring a
-    # NoEcho parameter. Their value is masked in the result, hence in XCom, the ledger and the report.
-    masked_outputs: frozenset[str] = field(default_factory=frozenset, hash=False)
 
 
 @dataclass
@@ -166,8 +160,7 @@ def _read_outcome(ctx: AwsContext, t: StackTarget, kind: str, unchanged: bool, c
         return r
     if status in COMPLETE:
         r.status = "unchanged" if unchanged else ("created" if kind == "CREATE" else "updated")
-        r.outputs = {o["OutputKey"]: MASK if o["OutputKey"] in t.masked_outputs else o["OutputValue"]
-                     for o in stack.get("Outputs", [])}
+        r.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         return r
     r.status = "failed"
     if not stack:

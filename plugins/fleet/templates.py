@@ -14,17 +14,8 @@ def load_template(body: str, name: str = "<template>") -> dict:
     # keeps one CloudFormation parser in the project.
     from cfnlint.decode import cfn_json, cfn_yaml
 
-    from fleet import yamlsafe
-
-    is_json = body.lstrip().startswith("{")
     try:
-        # The project's bounds first (size; for YAML also depth, aliases, duplicate keys: JSON has
-        # no aliases, and its tab indentation is not YAML).
-        yamlsafe.decode(body.encode("utf-8", "surrogatepass"), name) if is_json else yamlsafe.compose(body, name)
-    except yamlsafe.YamlError as exc:
-        raise TemplateError(str(exc)) from None
-    try:
-        data = cfn_json.loads(body) if is_json else cfn_yaml.loads(body, name)
+        data = cfn_json.loads(body) if body.lstrip().startswith("{") else cfn_yaml.loads(body, name)
     except Exception as exc:
         raise TemplateError(f"{name}: not a readable CloudFormation template ({exc})") from exc
     if not isinstance(data, dict):
@@ -33,10 +24,5 @@ def load_template(body: str, name: str = "<template>") -> dict:
 
 
 def load_template_file(path: str | Path) -> dict:
-    from fleet import yamlsafe
-
     path = Path(path)
-    try:
-        return load_template(yamlsafe.read_text(path), str(path))
-    except yamlsafe.YamlError as exc:
-        raise TemplateError(str(exc)) from None
+    return load_template(path.read_text(encoding="utf-8"), str(path))

@@ -32,28 +32,16 @@ def settings_from_bundle(ctx, bucket: str, bundle_digest: str) -> dict:
     return prod.approval_settings(Bundle(bucket, bundle_digest).open(ctx))
 
 
-def request_details(context, details: dict | None) -> dict:
-    """commit, fleet_repo, source_ref and the target account names, from what the DAG passed in
-    (``details``: commit and the plan's rows as ``accounts``) and the run's params."""
-    details = details or {}
-    params = context.get("params") or {}
-    rows = details.get("accounts") or []
-    return {"commit": details.get("commit"), "fleet_repo": details.get("fleet_repo") or params.get("fleet_repo"),
-            "source_ref": details.get("source_ref") or params.get("source_ref") or None,
-            "targets": sorted({r["account_name"] for r in rows if isinstance(r, dict) and r.get("account_name")})}
-
-
 def publish_request(ctx, store, *, aws_conn_id: str, region_name: str, run_id: str, bundle_digest: str,
                     plan_digest: str | None, summary: str, triggered_by: str | None, approvers: tuple[str, ...],
-                    timeout_hours: float, topic: str | None, ui_url: str | None = None,
-                    details: dict | None = None) -> dict:
+                    timeout_hours: float, topic: str | None, ui_url: str | None = None) -> dict:
     """Write the request (idempotent) and publish it to the SNS topic once per request.
 
     The topic is created if missing (CreateTopic is idempotent) in the connection's account, the
     management account. A request already published (a retried task) is not published again.
     """
     req = approval.request(store, run_id=run_id, bundle_digest=bundle_digest, plan_digest=plan_digest,
-                           summary=summary, triggered_by=triggered_by, approvers=approvers, details=details)
+                           summary=summary, triggered_by=triggered_by, approvers=approvers)
     if topic and not req.get("notified"):
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import Param
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from fleet import approval
 from fleet_airflow.hooks import FleetAwsMixin, fleet_template_fields
@@ -31,14 +31,13 @@ from fleet_airflow.links import ApprovalRequestLink
 
 class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
     template_fields: Sequence[str] = fleet_template_fields("subject", "body", "bucket", "bundle_digest", "plan_digest",
-                                                           "summary", "approvers", "timeout_hours", "auto_approved",
-                                                           "details")
+                                                           "summary", "approvers", "timeout_hours", "auto_approved")
     operator_extra_links = (ApprovalRequestLink(),)
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str, approvers: Any,
                  region_name: str, pipeline_role: str, timeout_hours: Any = 24, auto_approved: Any = False,
                  aws_conn_id: str = "aws_default", key_conn_id: str = "fleet_approval", ui: bool | None = None,
-                 settings: dict | None = None, details: Any = None, **kwargs):
+                 settings: dict | None = None, **kwargs):
         kwargs.setdefault("subject", "Approve the prod rollout of bundle {{ ti.xcom_pull(task_ids='source.snapshot')"
                                      "['digest'][:12] }}?")
         kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
@@ -49,7 +48,6 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         self.timeout_hours, self.auto_approved, self.ui = timeout_hours, auto_approved, ui
         self.aws_conn_id, self.key_conn_id = aws_conn_id, key_conn_id
         self.settings = settings  # store/table/topic/ui; default: the bundle's approval section
-        self.details = details  # commit and the plan's rows (accounts), shown in the request
 
     def _settings(self) -> dict:
         from fleet_airflow.approvals import settings_from_bundle
@@ -70,7 +68,7 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         return bool(settings.get("ui"))
 
     def execute(self, context):
-        from fleet_airflow.approvals import publish_request, request_details, signing_key
+        from fleet_airflow.approvals import publish_request, signing_key
 
         params = context.get("params") or {}
         if params.get("dry_run"):
@@ -93,8 +91,7 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
             ctx, store, aws_conn_id=self.aws_conn_id, region_name=self.region_name, run_id=context["run_id"],
             bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
             triggered_by=getattr(dag_run, "triggering_user_name", None), approvers=tuple(self.approvers),
-            timeout_hours=float(self.timeout_hours), topic=settings.get("topic"), ui_url=url,
-            details=request_details(context, self.details))
+            timeout_hours=float(self.timeout_hours), topic=settings.get("topic"), ui_url=url)
         ApprovalRequestLink.persist_for(context, self, ctx=ctx, store=settings.get("store", "s3"),
                                         table=settings.get("table", "fleet-approvals"), bucket=self.bucket,
                                         key=approval.request_key(context["run_id"]))
@@ -103,19 +100,11 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
             f"- run: `{context['run_id']}`",
             f"- bundle digest: `{self.bundle_digest}`",
             f"- plan digest: `{self.plan_digest or '-'}`",
-            f"- commit: `{req.get('commit') or '-'}` of `{req.get('fleet_repo') or '-'}` "
-            f"at `{req.get('source_ref') or 'its working tree'}`",
-            f"- targets: {', '.join(req.get('targets') or []) or '-'}",
             f"- allowed approvers: {', '.join(self.approvers)} (not the user who triggered the run: "
             f"{req.get('triggered_by') or '-'})", "",
             "Your answer is recorded as a signed decision for `prod.approval`, the gate, which accepts it "
             "only from an allowed approver. Outside Airflow: " + f"`{req['command']}`"])
         self.response_timeout = timedelta(hours=float(self.timeout_hours))
-        # Only the approvers may answer (Airflow answers anyone else 403), never the run's own triggerer.
-        self.assigned_users = respondents(self.approvers, req.get("triggered_by"))
-        if not self.assigned_users:
-            raise AirflowSkipException(f"no approver but {req.get('triggered_by')!r}, who triggered the run: "
-                                       "nobody may decide in the UI")
         return super().execute(context)
 
     def execute_complete(self, context, event: dict[str, Any]) -> dict:
@@ -127,12 +116,6 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         approver = user.get("name") or user.get("id")
         if not approver:
             raise ValueError("the human-in-the-loop answer names no user; nothing recorded")
-        triggered_by = getattr(context.get("dag_run"), "triggering_user_name", None)
-        if str(approver) not in {u["id"] for u in respondents(self.approvers, triggered_by)}:
-            # Assigned users normally keep such an answer out; if one arrives, this task says so.
-            raise AirflowFailException(
-                f"{approver!r} may not decide this run (approvers: {', '.join(self.approvers)}; "
-                f"not the user who triggered it, {triggered_by!r}): the answer was not recorded")
         from fleet_airflow.approvals import signing_key
 
         settings = self._settings()
@@ -144,8 +127,3 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
             key=signing_key(self.key_conn_id), via="airflow-ui")
         self.log.info("Recorded the UI decision %s by %s for prod.approval to judge", record["decision"], approver)
         return {k: v for k, v in record.items() if k != "signature"}
-
-
-def respondents(approvers, triggered_by: str | None) -> list[dict]:
-    """The HITL assigned users: every approver (an Airflow user of the same name) but the triggerer."""
-    return [{"id": str(a), "name": str(a)} for a in approvers if str(a) != triggered_by]

@@ -91,16 +91,14 @@ class ExternalApprovalSensor(FleetBaseSensor):
     """
 
     template_fields: Sequence[str] = fleet_template_fields("bucket", "bundle_digest", "plan_digest", "summary",
-                                                           "approvers", "timeout_hours", "store", "table", "topic",
-                                                           "details")
+                                                           "approvers", "timeout_hours", "store", "table", "topic")
     operator_extra_links = (ApprovalRequestLink(),)
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str,
                  approvers: Any, timeout_hours: float = 24, key_conn_id: str = "fleet_approval",
                  store: str | None = None, table: str | None = None, topic: str | None = None,
-                 notify=None, details: Any = None, **kwargs):
+                 notify=None, **kwargs):
         super().__init__(**kwargs)
-        self.details = details  # commit and the plan's rows (accounts), shown in the request
         self.bucket, self.bundle_digest, self.plan_digest = bucket, bundle_digest, plan_digest
         self.summary, self.approvers, self.timeout_hours = summary, approvers, timeout_hours
         self.key_conn_id, self.notify = key_conn_id, notify
@@ -128,7 +126,7 @@ class ExternalApprovalSensor(FleetBaseSensor):
         return getattr(context["dag_run"], "triggering_user_name", None)
 
     def execute(self, context) -> dict:
-        from fleet_airflow.approvals import publish_request, request_details
+        from fleet_airflow.approvals import publish_request
 
         run_id = context["run_id"]
         self._key()  # no signing key: fail now, not after hours of waiting
@@ -137,8 +135,7 @@ class ExternalApprovalSensor(FleetBaseSensor):
             run_id=run_id,
             bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
             triggered_by=self._triggered_by(context), approvers=tuple(self.approvers),
-            timeout_hours=float(self.timeout_hours), topic=self._settings()["topic"],
-            details=request_details(context, self.details))
+            timeout_hours=float(self.timeout_hours), topic=self._settings()["topic"])
         self.log.info("Approval requested for bundle %s plan %s. Decide with: %s", self.bundle_digest[:12],
                       (self.plan_digest or "-")[:12], req["command"])
         settings = self._settings()
@@ -147,7 +144,7 @@ class ExternalApprovalSensor(FleetBaseSensor):
                                         key=approval.request_key(run_id))
         if self.notify:
             self.notify(req)
-        return self._decide_or_wait(context)
+        return self._decide_or_wait(context, seen=0)
 
     def execute_complete(self, context, event: dict) -> dict:
         if event["status"] == "timeout":
@@ -155,14 +152,11 @@ class ExternalApprovalSensor(FleetBaseSensor):
                                        "nothing was deployed to prod")
         if event["status"] != "ready":
             raise AirflowFailException(f"approval wait failed: {event.get('message')}")
-        return self._decide_or_wait(context)
+        return self._decide_or_wait(context, seen=int(event["value"]))
 
-    def _decide_or_wait(self, context) -> dict:
+    def _decide_or_wait(self, context, seen: int) -> dict:
         run_id = context["run_id"]
         store = self._store()
-        # Counted before judging: a record landing while we judge is then newer than `counted` and
-        # wakes the trigger at once, instead of being counted as seen but never judged.
-        counted = len(store.list(approval.decisions_prefix(run_id)))
         verdict = approval.evaluate(store, run_id=run_id, bundle_digest=self.bundle_digest,
                                     plan_digest=self.plan_digest or None, key=self._key(),
                                     approvers=tuple(self.approvers), triggered_by=self._triggered_by(context))
@@ -182,7 +176,7 @@ class ExternalApprovalSensor(FleetBaseSensor):
         settings = self._settings()
         self.defer_to(ApprovalDecisionTrigger(
             store=settings["store"], table=settings["table"], bucket=self.bucket, run_id=run_id,
-            seen=counted,
+            seen=max(seen, len(store.list(approval.decisions_prefix(run_id)))),
             timeout_seconds=remaining.total_seconds(), **self.trigger_arguments()))
 
 

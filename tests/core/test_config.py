@@ -229,7 +229,7 @@ def test_problem_messages_say_what_was_expected_in_words(fleet_dir):
     assert found["organization.colour"] == ("one of the known keys ['home_region', 'management_account', "
                                             "'pipeline_role', 'regions', 'vending']")
     assert found["approval.store"] == "s3 or dynamodb, got 'ftp'"
-    assert found["accounts[0].email"] == "an email address of at most 64 characters (AWS's limit), got 'audit-at-example.com'"
+    assert found["accounts[0].email"] == "an email address, got 'audit-at-example.com'"
 
 
 def test_account_requests_are_checked_by_the_schemas_account_definition():
@@ -275,63 +275,3 @@ def test_a_key_left_out_takes_the_default_the_schema_documents(fleet_dir):
         appr["timeout_hours"]["default"], appr["store"]["default"], appr["topic"]["default"], appr["ui"]["default"])
     assert fleet.guardrails.securityhub_standards == tuple(
         props["guardrails"]["properties"]["securityhub_standards"]["default"])
-
-
-@pytest.mark.parametrize("path, expected", [
-    ("/etc/passwd", "a path relative to the config's folder"),
-    ("../outside.yaml", "without '..'"),
-    ("templates/../../outside.yaml", "without '..'"),
-    ("templates/linked.yaml", "a symlink leading out of it"),
-])
-def test_a_template_path_leaving_the_repo_is_refused_at_load(fleet_dir, path, expected):
-    (fleet_dir.parent / "outside.yaml").write_text("Resources: {}\n")
-    (fleet_dir / "templates" / "linked.yaml").symlink_to(fleet_dir.parent / "outside.yaml")
-    old = "template: templates/" + SAMPLE.split("template: templates/", 1)[1].split("\n", 1)[0]
-    text = SAMPLE.replace(old, f"template: {path}", 1)
-    (problem,) = [p for p in problems_of(fleet_dir, text) if p.key.endswith(".template")]
-    assert expected in problem.expected and problem.line == line_of(text, f"template: {path}")
-
-
-def test_an_scp_path_leaving_the_repo_is_refused_at_load(fleet_dir):
-    scps = yaml.safe_load(SAMPLE)["guardrails"]["scps"]
-    (fleet_dir.parent / "evil.json").write_text("{}")
-    text = SAMPLE.replace(scps[0], "../evil.json", 1)
-    p = only(problems_of(fleet_dir, text), "guardrails.scps[0]")
-    assert "without '..'" in p.expected
-
-
-@pytest.mark.parametrize("request_, expected", [
-    ({"email": ("x" * 53) + "@example.com"}, "accounts[0].email: an email address of at most 64 characters"),
-    ({"tags": {f"k{i}": "v" for i in range(51)}}, "accounts[0].tags: at most 50 tags"),
-    ({"tags": {"aws:createdBy": "me"}}, "accounts[0].tags.aws:createdBy: a tag key of 1-128 characters not starting "
-                                       "with aws:"),
-    ({"tags": {"k" * 129: "v"}}, "a tag key of 1-128 characters"),
-    ({"tags": {"team": "v" * 257}}, "accounts[0].tags.team: a tag value of at most 256 characters"),
-    ({"name": "app-prod-01"}, "accounts[0].name: a name no other config account has, 'app-prod-01' is a config "
-                              "account of fleet.yaml with another email"),
-    ({"email": "app-prod-01@example.com"}, "accounts[0].email: an email no other config account has"),
-], ids=["long-email", "51-tags", "aws-prefix", "long-key", "long-value", "config-account-name", "config-email"])
-def test_account_requests_are_held_to_aws_limits(request_, expected):
-    fleet = load_config(REPO / "include" / "fleet.yaml")
-    with pytest.raises(ConfigError) as err:
-        account_requests([{"name": "new-one", "email": "new-one@example.com", "ou": "Prod", **request_}], fleet)
-    assert any(expected in str(p) for p in err.value.problems), [str(p) for p in err.value.problems]
-
-
-def test_account_requests_are_capped_per_run():
-    fleet = load_config(REPO / "include" / "fleet.yaml")
-    many = [{"name": f"new-{i:02}", "email": f"new-{i:02}@example.com", "ou": "Prod"} for i in range(21)]
-    with pytest.raises(ConfigError, match="at most 20 account requests per run"):
-        account_requests(many, fleet)
-    assert len(account_requests(many[:20], fleet)) == 20
-
-
-def test_vending_poll_seconds_below_5_is_refused(fleet_dir):
-    p = only(problems_of(fleet_dir, SAMPLE + "vending:\n  poll_seconds: 0\n"), "vending.poll_seconds")
-    assert "5" in p.expected
-
-
-def test_an_account_request_may_name_a_config_account_as_itself():
-    fleet = load_config(REPO / "include" / "fleet.yaml")
-    (same,) = account_requests([{"name": "audit", "email": "AUDIT@example.com", "ou": "Security"}], fleet)
-    assert same.name == "audit"

@@ -12,14 +12,18 @@ class Approver(threading.Thread):
     """Plays the approver outside Airflow: waits for the run's approval request, then answers it
     with `fleet approve`. In this process: the request is looked up in the approval store (what
     `fleet approvals` lists) and the CLI is called through its entry function, so no Python
-    process is started per poll. It answers as soon as the request appears: prod.approval counts
-    the decision records before it judges them, so an answer landing at any instant is seen."""
+    process is started per poll.
+
+    It answers ``think_seconds`` after the request appears, as a person would: prod.approval
+    counts the decisions already present just after it publishes the request and then waits for
+    a newer one, so a decision landing within that instant is never noticed (the run would wait
+    for the gate's timeout). The old approver, a new Python process per poll, was always slower."""
 
     def __init__(self, approve: bool = True, approver: str = "platform-lead", reason: str = "e2e",
-                 poll_seconds: float = 0.2):
+                 poll_seconds: float = 0.2, think_seconds: float = 3.0):
         super().__init__(daemon=True, name="approver")
         self.approve, self.approver, self.reason = approve, approver, reason
-        self.poll_seconds = poll_seconds
+        self.poll_seconds, self.think_seconds = poll_seconds, think_seconds
         self.run_id: str | None = None
         self.error: BaseException | None = None
         self.stop = threading.Event()
@@ -38,6 +42,8 @@ class Approver(threading.Thread):
             pending = _pending_run_ids(store)
             if pending:
                 self.run_id = pending[0]
+                if self.stop.wait(self.think_seconds):
+                    return
                 argv = ["approve", self.run_id, "--approver", self.approver, "--reason", self.reason]
                 if not self.approve:
                     argv.append("--reject")

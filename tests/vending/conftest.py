@@ -26,15 +26,7 @@ def vending_env(fresh_fleet, aws_server, airflow_db, monkeypatch):
 def vending_dag(airflow_db):
     from tests.support.dags import parse_dag
 
-    dag = parse_dag("account_vending")
-    # The Params' floors (poll_seconds >= 5, readiness_timeout_minutes >= 1) keep real runs from
-    # hammering AWS; these tests wait for local AWS in fractions of a second, so they lift the floors
-    # of this parsed copy only. tests/dags/test_dag_integrity.py checks the floors themselves.
-    for params in (dag.params, *(task.params for task in dag.tasks)):  # each task holds its own copy
-        for name in ("poll_seconds", "readiness_timeout_minutes"):
-            if name in params:
-                params.get_param(name).schema.pop("minimum", None)
-    return dag
+    return parse_dag("account_vending")
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fleet import yamlsafe
+import yaml
+
 from fleet.config import rules, schema
 from fleet.config.model import (
     OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
@@ -25,11 +26,17 @@ def load_config(path: str | Path) -> FleetConfig:
     path = Path(path)
     display = str(path)
     try:
-        data, node = yamlsafe.load_file(path)
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")]) from None
-    except yamlsafe.YamlError as exc:
-        raise ConfigError([Problem(display, "", exc.line, exc.expected)]) from None
+        raise ConfigError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")])
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(display, "", line, f"valid YAML ({reason})")])
     problems = Problems(display, line_index(node))
     schema.check(data, problems)
     rules.check(data, problems, path.parent)
@@ -43,7 +50,6 @@ def account_requests(data: Any, fleet: FleetConfig, source: str = "the accounts 
     problems = Problems(source, {})
     schema.check(data, problems, definition="accountRequests", prefix="accounts")
     rules.accounts(data, {ou.name for top in fleet.ous for ou, _ in top.walk()}, problems)
-    rules.not_config_accounts(data, fleet, problems)
     problems.raise_any()
     return tuple(_account(a) for a in data)
 
@@ -61,8 +67,8 @@ def _fleet(d: dict, path: Path) -> FleetConfig:
         ous=tuple(_ou(o) for o in d["ous"]),
         accounts=tuple(_account(a) for a in d["accounts"]),
         environments=_environments(d["environments"]),
-        baselines=tuple(Baseline(b["name"], b["template"], tuple(b["regions"]), _strings(b.get("parameters")),
-                                 tuple(b.get("sensitive_outputs") or ())) for b in d["baselines"]),
+        baselines=tuple(Baseline(b["name"], b["template"], tuple(b["regions"]), _strings(b.get("parameters")))
+                        for b in d["baselines"]),
         guardrails=_guardrails(d.get("guardrails") or {}),
         catalog=_catalog(d["catalog"], path.parent),
         approval=_approval(d["approval"]),

@@ -69,7 +69,6 @@ class Baseline:
     template: str
     regions: tuple[str, ...]
     parameters: dict[str, str] = field(default_factory=dict, hash=False)
-    sensitive_outputs: tuple[str, ...] = ()  # masked in XCom, the ledger and the report
 
     @property
     def stack_name(self) -> str:

@@ -20,8 +20,7 @@ def check(data: Any, problems: Problems, root: Path) -> None:
     environments(_mapping(top.get("environments")), account_names, ou_names, problems)
     baselines(top, problems, root)
     for i, scp in enumerate(_list(_mapping(top.get("guardrails")).get("scps"))):
-        if isinstance(scp, str) and scp and inside_repo(scp, f"guardrails.scps[{i}]", root, problems) \
-                and not (root / scp).is_file():
+        if isinstance(scp, str) and scp and not (root / scp).is_file():
             problems.add(f"guardrails.scps[{i}]", f"an existing SCP JSON file, {scp!r} not found")
     catalog(_mapping(top.get("catalog")), account_names, ou_names, problems, root)
 
@@ -72,25 +71,6 @@ def accounts(items: Any, ou_names: set[str], problems: Problems, prefix: str = "
                 problems.add(f"{key}.email", f"a unique email (AWS refuses a second account with {email!r})")
             emails.add(email.lower())
     return names
-
-
-def not_config_accounts(items: Any, fleet, problems: Problems, prefix: str = "accounts") -> None:
-    """A request from outside the config may name a config account only as that very account (its
-    email too: asking again is idempotent); a config account's name with another email, or its
-    email under another name, would make one name mean two accounts."""
-    by_name = {a.name: a.email.lower() for a in fleet.accounts}
-    by_email = {a.email.lower(): a.name for a in fleet.accounts}
-    for i, account in enumerate(_list(items)):
-        account = _mapping(account)
-        name, email = account.get("name"), account.get("email")
-        if not (isinstance(name, str) and isinstance(email, str)):
-            continue
-        if name in by_name and by_name[name] != email.lower():
-            problems.add(f"{prefix}[{i}].name", f"a name no other config account has, {name!r} is a config account "
-                                                 f"of {fleet.path.name} with another email")
-        elif email.lower() in by_email and by_email[email.lower()] != name:
-            problems.add(f"{prefix}[{i}].email", f"an email no other config account has, {email!r} belongs to "
-                                                  f"{by_email[email.lower()]!r} in {fleet.path.name}")
 
 
 def environments(envs: dict, names: set[str], ou_names: set[str], problems: Problems) -> None:
@@ -149,24 +129,8 @@ def ou_refs(refs: Any, key: str, ou_names: set[str], problems: Problems) -> None
 
 
 def template_exists(rel: Any, key: str, root: Path, problems: Problems) -> None:
-    if isinstance(rel, str) and rel and inside_repo(rel, key, root, problems) and not (root / rel).is_file():
+    if isinstance(rel, str) and rel and not (root / rel).is_file():
         problems.add(key, f"an existing template file, {rel!r} not found under {root}")
-
-
-def inside_repo(rel: str, key: str, root: Path, problems: Problems) -> bool:
-    """A path the config names must stay in the fleet repo (the bundle): an absolute path, a ``..``
-    escape or a symlink leading out would deploy a worker file nobody reviewed, gated or approved."""
-    if Path(rel).is_absolute() or rel.startswith("~") or "\\" in rel:
-        problems.add(key, f"a path relative to the config's folder, got {rel!r}")
-        return False
-    if ".." in Path(rel).parts:
-        problems.add(key, f"a path inside the fleet repo without '..', got {rel!r}")
-        return False
-    base = root.resolve()
-    if not (base / rel).resolve().is_relative_to(base):
-        problems.add(key, f"a file inside the fleet repo, {rel!r} is a symlink leading out of it")
-        return False
-    return True
 
 
 def _mapping(value: Any) -> dict:

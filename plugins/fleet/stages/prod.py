@@ -17,10 +17,6 @@ from fleet.stages.environment import targets as env_targets
 PLAN_ROW_KEYS = ("account_name", "region", "status", "adds", "modifies", "replacements", "deletions", "iam_changes")
 
 
-class PlanError(RuntimeError):
-    """A prod plan that must not be approved or deployed (targets that resolve to nothing)."""
-
-
 def waves(ctx: AwsContext, bundle: OpenBundle, only: list[str] | None = None) -> list[list[stacks.StackTarget]]:
     """The prod targets in rollout order, split into the configured waves (by account)."""
     by_account: dict[str, list[stacks.StackTarget]] = {}
@@ -48,15 +44,6 @@ def plan(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[st
     """
     planned = waves(ctx, bundle, only)
     targets = [t for w in planned for t in w]
-    if only:
-        unknown = sorted(set(only) - {t.account_name for t in targets} - {t.account_id for t in targets})
-        if unknown:
-            raise PlanError(f"targets {', '.join(map(repr, unknown))} match no prod account of the organization; "
-                            "nothing is planned (check the targets Param)")
-    if not targets:
-        # An empty plan would be approved automatically: a typo must fail the run, not pass it green.
-        raise PlanError("the prod targets (environments.prod.targets) resolve to no account of the organization; "
-                        "nothing is planned")
 
     def changes_in(t: stacks.StackTarget) -> dict:
         try:
@@ -93,24 +80,9 @@ def record_automatic_approval(ctx: AwsContext, bundle: OpenBundle, run_id: str, 
 
 
 def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[str] | None = None,
-                rerun_failed_only: bool = False, log: Callable[[str], None] = print,
-                approved_plan: str | None = None, try_number: int = 0) -> dict:
-    """The waves in order, through the ledger; a halted wave is put back on its last good bundle.
-
-    With ``approved_plan`` (the plan digest the approval decision is bound to), the rollout is
-    exactly that plan: a target that is not in it (an account moved into Prod after approval) is
-    reported "not in the approved plan" and left for the next run, and a change set that no
-    longer matches the planned one is not executed (that target fails with why).
-    """
+                rerun_failed_only: bool = False, log: Callable[[str], None] = print, try_number: int = 0) -> dict:
+    """The waves in order, through the ledger; a halted wave is put back on its last good bundle."""
     planned = waves(ctx, bundle, only)
-    deploy, not_in_plan = stacks.deploy, []
-    if approved_plan is not None:
-        rows = approved_rows(ctx, bundle, run_id, approved_plan)
-        not_in_plan = sorted({t.account_name for w in planned for t in w if _slot(t) not in rows})
-        for name in not_in_plan:
-            log(f"{name}: not in the approved plan {approved_plan[:12]}; left for the next run")
-        planned = [w for w in ([t for t in wave if _slot(t) in rows] for wave in planned) if w]
-        deploy = lambda c, t, digest: deploy_as_planned(c, t, digest, rows[_slot(t)])  # noqa: E731
     tolerances, concurrency = wave_settings(bundle.config, planned)
     ledger = Ledger(ctx)
     ledger.ensure_table()
@@ -125,45 +97,5 @@ def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: 
     result = rollout.run_waves(ctx, planned, bundle.digest, max_concurrent=concurrency, failure_tolerance=tolerances,
                                on_wave=on_wave, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
                                open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=log,
-                               deploy=deploy, try_number=try_number)
-    return result.to_dict() | {"not_in_plan": not_in_plan}
-
-
-def _slot(t: stacks.StackTarget) -> tuple[str, str, str]:
-    return t.account_id, t.region, t.stack_name
-
-
-def approved_rows(ctx: AwsContext, bundle: OpenBundle, run_id: str, plan_digest: str) -> dict[tuple, dict]:
-    """The approved plan's rows by (account, region, stack), from the plan artifact of this run,
-    which must be the very plan the decision names."""
-    key = f"plans/{approval.safe_key(run_id or bundle.digest)}/plan.json"
-    doc = json.loads(ctx.client("s3").get_object(Bucket=bundle.bucket, Key=key)["Body"].read())
-    body = {"bundle_digest": doc.get("bundle_digest"), "targets": [
-        {k: r.get(k) for k in ("account_id", "region", "stack_name", "status", "resources")}
-        for r in doc.get("accounts", [])]}
-    # Recomputed, not read: a plan artifact replaced in the bucket no longer matches the approval.
-    if (plan_mod.digest_of(body) != plan_digest or doc.get("plan_digest") != plan_digest
-            or doc.get("bundle_digest") != bundle.digest):
-        raise PlanError(f"s3://{bundle.bucket}/{key} is not the approved plan {plan_digest[:12]} of bundle "
-                        f"{bundle.ref.short}; nothing is deployed")
-    return {(r["account_id"], r["region"], r["stack_name"]): r for r in doc["accounts"]}
-
-
-def deploy_as_planned(ctx: AwsContext, t: stacks.StackTarget, digest: str, row: dict) -> stacks.DeployResult:
-    """Deploy ``t`` only if its change set is still the one in the approved plan."""
-    try:
-        now = stacks.plan(ctx, t, digest)
-    except Exception as exc:  # noqa: BLE001 (as stacks.deploy: an account's failure is a result)
-        return stacks.DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "failed",
-                                   error=f"{type(exc).__name__}: {exc}")
-    same = now.status == row.get("status") and _canonical(now.changes) == _canonical(row.get("resources") or [])
-    if not same:
-        return stacks.DeployResult(
-            t.account_id, t.account_name, t.region, t.stack_name, "failed", changes=len(now.changes),
-            error=f"change set {now.change_set_name} ({now.status}, {len(now.changes)} changes) differs from the "
-                  f"approved plan ({row.get('status')}, {len(row.get('resources') or [])} changes): not executed")
-    return stacks.deploy(ctx, t, digest)
-
-
-def _canonical(changes: list) -> str:
-    return json.dumps(changes, sort_keys=True, default=str)
+                               try_number=try_number)
+    return result.to_dict()
