@@ -73,7 +73,7 @@ def seed_fleet_state(ctx, run_id: str) -> None:
 
 
 def test_operator_triggers_opens_required_actions_the_fleet_page_and_a_run_report(airflow_stack, browser,
-                                                                                   seeded_fleet, tmp_path):
+                                                                                   fresh_fleet, tmp_path):
     stack = airflow_stack
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
@@ -98,7 +98,9 @@ def test_operator_triggers_opens_required_actions_the_fleet_page_and_a_run_repor
     page.get_by_text("Required Actions", exact=False).first.wait_for()
 
     # The Fleet page from the navigation, inside the Airflow UI.
-    seed_fleet_state(seeded_fleet, run_id)
+    # A fresh organization: the Fleet page judges "in sync" against the newest bundle in the ledger,
+    # and other tests on this worker write ledger entries of their own bundles to the shared one.
+    seed_fleet_state(fresh_fleet, run_id)
     page.goto(f"{stack.url}/")
     page.get_by_role("button", name="Browse").click()
     page.get_by_role("menuitem", name="Fleet").click()
