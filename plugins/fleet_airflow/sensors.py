@@ -144,7 +144,7 @@ class ExternalApprovalSensor(FleetBaseSensor):
                                         key=approval.request_key(run_id))
         if self.notify:
             self.notify(req)
-        return self._decide_or_wait(context, seen=0)
+        return self._decide_or_wait(context)
 
     def execute_complete(self, context, event: dict) -> dict:
         if event["status"] == "timeout":
@@ -152,11 +152,14 @@ class ExternalApprovalSensor(FleetBaseSensor):
                                        "nothing was deployed to prod")
         if event["status"] != "ready":
             raise AirflowFailException(f"approval wait failed: {event.get('message')}")
-        return self._decide_or_wait(context, seen=int(event["value"]))
+        return self._decide_or_wait(context)
 
-    def _decide_or_wait(self, context, seen: int) -> dict:
+    def _decide_or_wait(self, context) -> dict:
         run_id = context["run_id"]
         store = self._store()
+        # Counted before judging: a record landing while we judge is then newer than `counted` and
+        # wakes the trigger at once, instead of being counted as seen but never judged.
+        counted = len(store.list(approval.decisions_prefix(run_id)))
         verdict = approval.evaluate(store, run_id=run_id, bundle_digest=self.bundle_digest,
                                     plan_digest=self.plan_digest or None, key=self._key(),
                                     approvers=tuple(self.approvers), triggered_by=self._triggered_by(context))
@@ -176,7 +179,7 @@ class ExternalApprovalSensor(FleetBaseSensor):
         settings = self._settings()
         self.defer_to(ApprovalDecisionTrigger(
             store=settings["store"], table=settings["table"], bucket=self.bucket, run_id=run_id,
-            seen=max(seen, len(store.list(approval.decisions_prefix(run_id)))),
+            seen=counted,
             timeout_seconds=remaining.total_seconds(), **self.trigger_arguments()))
 
 

@@ -173,3 +173,27 @@ def test_ui_task_skips_unless_asked_for(aws):
         ui_task().execute(context())
     with pytest.raises(AirflowSkipException, match="empty plan"):
         ui_task(auto_approved=True).execute(context(conf={"approval_ui": True}))
+
+
+def test_a_decision_landing_while_the_sensor_judges_still_wakes_it(aws, signing_key, monkeypatch):
+    """The race: a record written after the sensor read the decisions but before it deferred must
+    be newer than what the trigger waits past, or the run sits until the approval timeout."""
+    with pytest.raises(TaskDeferred):
+        sensor().execute(context())
+    real_evaluate = approval.evaluate
+
+    def evaluate_then_a_decision_lands(store, **kw):
+        verdict = real_evaluate(store, **kw)
+        approval.decide(store, run_id=RUN, approver="platform-lead", approve=True, reason="", key=signing_key)
+        return verdict
+
+    monkeypatch.setattr(approval, "evaluate", evaluate_then_a_decision_lands)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor().execute_complete(context(), {"status": "ready", "value": 0})
+    trigger = deferred.value.trigger
+    assert trigger.seen == 0  # the landed record is not counted as judged
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+    assert asyncio.run(first_event()) == {"status": "ready", "value": 1}
