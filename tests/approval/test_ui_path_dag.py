@@ -35,6 +35,7 @@ class UiApprover(threading.Thread):
         super().__init__(daemon=True)
         self.user, self.option, self.reason = user, option, reason
         self.answered: str | None = None
+        self.error: Exception | None = None  # the last failed look, shown if the run never got an answer
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -45,18 +46,21 @@ class UiApprover(threading.Thread):
         from airflow.utils.state import TaskInstanceState
 
         while not self.stop.is_set():
-            with create_session() as session:
-                ti = session.query(TaskInstance).filter(
-                    TaskInstance.task_id == "prod.ui_approval",
-                    TaskInstance.state == TaskInstanceState.AWAITING_INPUT).first()
-                if ti is not None:
-                    update_hitl_detail(
-                        dag_id=ti.dag_id, dag_run_id=ti.run_id, task_id=ti.task_id,
-                        update_hitl_detail_payload=UpdateHITLDetailPayload(
-                            chosen_options=[self.option], params_input={"reason": self.reason}),
-                        user=UiUser(self.user), session=session, map_index=-1)
-                    self.answered = ti.run_id
-                    return
+            try:
+                with create_session() as session:
+                    ti = session.query(TaskInstance).filter(
+                        TaskInstance.task_id == "prod.ui_approval",
+                        TaskInstance.state == TaskInstanceState.AWAITING_INPUT).first()
+                    if ti is not None:
+                        update_hitl_detail(
+                            dag_id=ti.dag_id, dag_run_id=ti.run_id, task_id=ti.task_id,
+                            update_hitl_detail_payload=UpdateHITLDetailPayload(
+                                chosen_options=[self.option], params_input={"reason": self.reason}),
+                            user=UiUser(self.user), session=session, map_index=-1)
+                        self.answered = ti.run_id
+                        return
+            except Exception as exc:  # noqa: BLE001 - e.g. SQLite busy while the run writes: look again
+                self.error = exc
             time.sleep(0.5)
 
 
@@ -67,7 +71,7 @@ def test_ui_approval_is_recorded_signed_and_accepted_by_the_gate(fleet_env, flee
         state, tasks = run_dag(fleet_dag, conf={"approval_ui": True})
     finally:
         ui.stop.set()
-    assert ui.answered, "the UI task never asked"
+    assert ui.answered, f"the UI task never asked (last error: {ui.error!r})"
     assert state == "success", tasks
     assert tasks["prod.ui_approval"] == "success" and tasks["prod.approval"] == "success"
     assert tasks["prod.rollout"] == "success" and tasks["prod.catalog_smoke_test"] == "success"

@@ -3,6 +3,7 @@ the approver that answers the fleet pipeline's approval gate meanwhile."""
 
 from __future__ import annotations
 
+import faulthandler
 import threading
 
 APPROVAL_KEY = "e2e-approval-key-0123456789abcdef"
@@ -93,13 +94,20 @@ def parse_dag(dag_id: str):
     return bag.get_dag(dag_id)
 
 
+RUN_DEADLINE_SECONDS = 600
+
+
 def run_dag(dag, conf: dict | None = None, approver: Approver | None = None):
     """Run the DAG to its end; returns (dag run state, {task_id: state})."""
     if approver:
         approver.start()
+    # A run waiting on a decision that never comes would wait for the approval timeout (hours): dump
+    # every thread's stack and end the worker instead, so the suite fails with where it hung.
+    faulthandler.dump_traceback_later(RUN_DEADLINE_SECONDS, exit=True)
     try:
         dr = dag.test(run_conf=conf)
     finally:
+        faulthandler.cancel_dump_traceback_later()
         if approver:
             approver.stop.set()
             approver.join(timeout=30)
