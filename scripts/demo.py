@@ -113,8 +113,11 @@ def pipeline(env: dict, started: float) -> int:
 
     log_path = DEMO / "dag-run.log"
     step(f"running DAG account_fleet_pipeline (log: {log_path.relative_to(ROOT)})")
+    # The demo decides with `fleet approve` from a second process, so it turns the run's UI approval
+    # off (the sample config has it on: `make up` decides in the UI's Required actions).
+    conf = json.dumps({"approval_ui": False})
     with open(log_path, "w") as log:
-        dag_run = subprocess.Popen([str(BIN / "airflow"), "dags", "test", "account_fleet_pipeline"],
+        dag_run = subprocess.Popen([str(BIN / "airflow"), "dags", "test", "account_fleet_pipeline", "-c", conf],
                                    env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         run_id = approve_when_asked(env, dag_run)
         code = dag_run.wait()

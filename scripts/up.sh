@@ -86,11 +86,22 @@ export AIRFLOW_CONN_FLEET_APPROVAL="{\"conn_type\": \"generic\", \"password\": \
 "$BIN/airflow" pools set fleet_prod_rollout 1 "prod rollouts at once" > /dev/null
 "$BIN/airflow" pools set fleet_account_ops 5 "account operations at once (Control Tower's default)" --include-deferred > /dev/null
 
+# The UI users: admin, and one per approver in the fleet config (approval.approvers), so an approver
+# logs in as themselves and decides in Required actions. Passwords are generated once into the
+# owner-only file the simple auth manager (and standalone) reads, and printed when made.
+PASSWORDS=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$PASSWORDS
+AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=$("$BIN/python" -m fleet_airflow.ui_users --config include/fleet.yaml --passwords "$PASSWORDS")
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS
+
 cat <<EOF
-==> Airflow UI: http://localhost:$UI_PORT (user admin; airflow standalone prints the password the first
-    time, and keeps it in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)
+==> Airflow UI: http://localhost:$UI_PORT
+    users: $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS (name:role); passwords in $PASSWORDS
+    (owner-only; each was printed above when it was made)
+==> A pipeline run waits at prod.ui_approval: log in as an approver who did not trigger it, open
+    Required actions, give a reason and Approve (or Reject). Operations: Browse > Fleet.
 ==> local AWS: $ENDPOINT, seeded from include/fleet.yaml
-==> to approve a run waiting at prod.approval, in another terminal:
+==> to decide from a terminal instead (a run triggered with approval_ui off):
     export AWS_ENDPOINT_URL=$ENDPOINT AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
     export FLEET_APPROVAL_KEY=\$(cat .demo/approval.key)
     .venv/bin/fleet approvals; .venv/bin/fleet approve RUN_ID --approver platform-lead

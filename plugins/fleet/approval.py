@@ -241,7 +241,7 @@ class Verdict:
                 + (f": {self.decision['reason']}" if self.decision.get("reason") else ""))
 
 
-def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes,
+def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes | None,
              approvers: tuple[str, ...], triggered_by: str | None) -> Verdict:
     """The first valid decision wins; every record that does not count is reported with why."""
     ignored = []
@@ -256,11 +256,24 @@ def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str 
     return Verdict("waiting", None, ignored)
 
 
-def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes,
+def settled(store: Store, req: dict, key: bytes | None = None) -> bool:
+    """Does a pending request have a decision that counts (approve or reject)?
+
+    What `fleet approvals` and the Fleet page list until then. Without the key (the Fleet page
+    holds none) every rule but the signature is applied, so an answer from someone who may not
+    approve never hides a run that still waits.
+    """
+    verdict = evaluate(store, run_id=req["run_id"], bundle_digest=req["bundle_digest"],
+                       plan_digest=req.get("plan_digest"), key=key, approvers=tuple(req.get("approvers") or ()),
+                       triggered_by=req.get("triggered_by"))
+    return verdict.state != "waiting"
+
+
+def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes | None,
              approvers: tuple[str, ...], triggered_by: str | None) -> str | None:
     if "signature" not in record:
         return "unsigned"
-    if not signature_valid(record, key):
+    if key is not None and not signature_valid(record, key):
         return "signature does not verify with the approval key"
     if record.get("run_id") != run_id:
         return f"for another run ({record.get('run_id')})"

@@ -83,6 +83,13 @@ def cmd_approve(args) -> int:
     return 0
 
 
+def _key_if_set() -> bytes | None:
+    """The approval key when this shell has one: then signatures are checked too."""
+    import os
+
+    return os.environ["FLEET_APPROVAL_KEY"].encode() if os.environ.get("FLEET_APPROVAL_KEY") else None
+
+
 def cmd_approvals(args) -> int:
     """Runs waiting for a decision: what an approver needs before ``fleet approve``."""
     from fleet import approval
@@ -92,7 +99,7 @@ def cmd_approvals(args) -> int:
     for key in store.list("approvals/"):
         if key.endswith("/request.json"):
             req = store.get(key)
-            if not store.list(approval.decisions_prefix(req["run_id"])) or args.all:
+            if args.all or not approval.settled(store, req, _key_if_set()):
                 pending.append(req)
     if args.format == "json":
         print(json.dumps(pending, indent=1))

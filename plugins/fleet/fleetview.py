@@ -121,8 +121,8 @@ class FleetView:
 
     # -- approvals -----------------------------------------------------------------------------------
     def approvals(self, now: datetime | None = None) -> list[dict]:
-        """Requests with no decision recorded yet and not past their deadline: run, plan summary,
-        approvers, age, deadline. (Any decision counts here, valid or not: the gate judges validity.)"""
+        """Requests with no decision that counts yet and not past their deadline: run, plan summary,
+        approvers, age, deadline. (An answer from someone who may not approve leaves a run listed.)"""
         now = now or datetime.now(UTC)
         store = approval.open_store(self.ctx, self.config.approval, self.bucket)
         try:
@@ -131,13 +131,15 @@ class FleetView:
             if error_code(exc) in {"NoSuchBucket", "ResourceNotFoundException"}:
                 return []
             raise
-        decided = {k.split("/")[1] for k in keys if "/decisions/" in k}
+        answered = {k.split("/")[1] for k in keys if "/decisions/" in k}
         pending = []
         for key in keys:
             run = key.split("/")[1]
-            if not key.endswith("/request.json") or run in decided:
+            if not key.endswith("/request.json"):
                 continue
             req = store.get(key) or {}
+            if run in answered and req.get("run_id") and approval.settled(store, req):
+                continue
             asked = _parse(req.get("requested_at")) or now
             hours = float(req.get("timeout_hours") or self.config.approval.timeout_hours)
             if now > asked + timedelta(hours=hours):

@@ -58,3 +58,45 @@ def publish_request(ctx, store, *, aws_conn_id: str, region_name: str, run_id: s
         store.put(approval.request_key(run_id), req)
         log.info("Approval request published to %s", topic_arn)
     return req
+
+
+def wait_left(store, run_id: str, timeout_hours: float) -> tuple[timedelta | None, timedelta]:
+    """(until the half-way alert, or None once it is sent or due; until the deadline) of a request."""
+    req = store.get(approval.request_key(run_id))
+    requested = datetime.fromisoformat(req["requested_at"])
+    now = datetime.now(timezone.utc)
+    full = requested + timedelta(hours=timeout_hours) - now
+    half = requested + timedelta(hours=timeout_hours / 2) - now
+    if req.get("overdue_alerted") or half.total_seconds() <= 0:
+        return None, full
+    return half, full
+
+
+def alert_overdue_once(ctx, store, *, bucket: str, bundle_digest: str, run_id: str, timeout_hours: float) -> bool:
+    """The ``approval_waiting`` alert, once per request, when it has waited past half its timeout.
+
+    Whichever task waits (the gate sensor for `fleet approve`, the UI task for Required actions)
+    calls this at the half-way mark; the request record remembers that it was sent.
+    """
+    from fleet import alerts
+    from fleet.bundle import Bundle
+    from fleet_airflow.alerts import alert
+
+    req = store.get(approval.request_key(run_id)) or {}
+    if not req or req.get("overdue_alerted") or not alerts.approval_overdue(req["requested_at"], timeout_hours):
+        return False
+    deadline = (datetime.fromisoformat(req["requested_at"]) + timedelta(hours=timeout_hours)).isoformat(
+        timespec="seconds")
+    approvers = [a for a in req.get("approvers") or [] if a != req.get("triggered_by")]
+    reason = (f"waiting for approval since {req['requested_at']}, past half of its {timeout_hours:g} h timeout; "
+              f"without a decision it fails closed at {deadline}. May approve: {', '.join(approvers) or '-'}")
+    try:
+        config = Bundle(bucket, bundle_digest).open(ctx).config
+    except Exception:  # an alert that cannot be sent never changes the wait's outcome
+        log.exception("fleet alert: no alerts config for run %s (bundle %s unreadable)", run_id, bundle_digest[:12])
+        return False
+    alert(ctx, config, "approval_waiting", dag_id="account_fleet_pipeline", run_id=run_id, reason=reason,
+          detail={"summary": req.get("summary"), "deadline": deadline, "approvers": approvers})
+    store.put(approval.request_key(run_id),
+              {**req, "overdue_alerted": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return True

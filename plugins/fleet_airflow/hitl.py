@@ -1,17 +1,23 @@
 """The second approval path: decide in the Airflow UI (standard provider's human-in-the-loop).
 
-``FleetUIApprovalOperator`` is an ``ApprovalOperator`` (options Approve / Reject, plus a reason
+``FleetUIApprovalOperator`` is an ``ApprovalOperator`` (options Approve / Reject, plus a Reason
 field) that runs *before* ``prod.approval`` when UI approval is on (``approval.ui: true`` in the
 bundle's config, or ``{"approval_ui": true}`` in the run's conf). It publishes the same approval
 request as the sensor, parks in Airflow 3.3's ``awaiting_input`` state (no worker slot, no
-trigger), and when someone answers in Required actions it writes the answer as a signed decision
-record (approver = the responding Airflow user, ``via: airflow-ui``) to the same store.
+trigger), and when someone answers in Required actions it writes the answer as a decision record
+(approver = the responding Airflow user, ``via: airflow-ui``) to the same store.
 
-It is deliberately not a gate itself: it never skips or releases anything downstream. The one
-gate stays ``prod.approval``, which judges the UI's record by exactly the rules it applies to
-``fleet approve`` records: signature, digests, allow-list, and not the user who triggered the run.
-A UI answer from someone outside ``approval.approvers`` is therefore recorded, ignored and logged,
-and the run keeps waiting for a valid decision (from either path) until the timeout.
+Who may answer is Airflow's own check: the task's ``assigned_users`` are the configured approvers
+(their Airflow user id is their approver name) minus the user who triggered the run, so anyone
+else gets Airflow's 403 in the UI and the task keeps waiting. An answer that still names someone
+else (another auth manager mapping ids differently) fails this task, visibly, and records nothing.
+
+The wait is split at half the approval timeout: the scheduler's timeout sweep resumes the task
+there, it publishes the ``approval_waiting`` alert once and parks again for the rest; at the full
+timeout it fails closed.
+
+It is deliberately not the gate: ``prod.approval`` judges the UI's record by exactly the rules it
+applies to ``fleet approve`` records.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
-from airflow.sdk import Param
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import Param, ParamsDict
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskAwaitingInput
 
 from fleet import approval
 from fleet_airflow.hooks import FleetAwsMixin, fleet_template_fields
@@ -40,8 +46,14 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
                  settings: dict | None = None, **kwargs):
         kwargs.setdefault("subject", "Approve the prod rollout of bundle {{ ti.xcom_pull(task_ids='source.snapshot')"
                                      "['digest'][:12] }}?")
-        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
-                                                     description="What you checked, or why you reject")})
+        # Inside a DAG, kwargs["params"] already holds the DAG's Params (merged in before __init__
+        # runs), and HITLOperator keeps only Params whose source is "task": added beside them, so the
+        # Reason field shows (a setdefault here was a no-op in a DAG and hid it).
+        params = kwargs.get("params")
+        params = params if isinstance(params, ParamsDict) else ParamsDict(params or {})
+        params.update(ParamsDict({"reason": Param("", type="string", title="Reason", source="task",
+                                                  description="What you checked, or why you reject")}))
+        kwargs["params"] = params
         super().__init__(**kwargs)
         self.bucket, self.bundle_digest, self.plan_digest, self.summary = bucket, bundle_digest, plan_digest, summary
         self.approvers, self.region_name, self.pipeline_role = approvers, region_name, pipeline_role
@@ -104,22 +116,50 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
             f"{req.get('triggered_by') or '-'})", "",
             "Your answer is recorded as a signed decision for `prod.approval`, the gate, which accepts it "
             "only from an allowed approver. Outside Airflow: " + f"`{req['command']}`"])
-        self.response_timeout = timedelta(hours=float(self.timeout_hours))
+        # Airflow's own respondent check: the approvers, never the user who triggered the run.
+        triggered_by = req.get("triggered_by")
+        self.assigned_users = [{"id": a, "name": a} for a in self.approvers if a != triggered_by]
+        if not self.assigned_users:
+            raise AirflowFailException(f"no approver may decide this run: approval.approvers {list(self.approvers)} "
+                                       f"holds only {triggered_by!r}, who triggered it")
+        self.response_timeout = self._next_wait(store, context["run_id"])
         return super().execute(context)
+
+    def _next_wait(self, store, run_id: str) -> timedelta:
+        """Until half the timeout (the overdue alert), or, once alerted, until the deadline."""
+        from fleet_airflow.approvals import wait_left
+
+        half, full = wait_left(store, run_id, float(self.timeout_hours))
+        return half if half is not None else full
 
     def execute_complete(self, context, event: dict[str, Any]) -> dict:
         # HITLOperator's checks (valid option, params), but not ApprovalOperator's skipping: a
         # "Reject" is a decision for the gate to act on, with its reason, not a silent skip.
-        ret = HITLOperator.execute_complete(self, context=context, event=event)
-        chosen = ret["chosen_options"][0]
-        user = ret.get("responded_by_user") or {}
-        approver = user.get("name") or user.get("id")
-        if not approver:
-            raise ValueError("the human-in-the-loop answer names no user; nothing recorded")
-        from fleet_airflow.approvals import signing_key
+        from fleet_airflow.approvals import alert_overdue_once, signing_key
 
         settings = self._settings()
         store = approval.open_store(self.fleet_context, settings, self.bucket)
+        if event.get("error_type") == "timeout":
+            # The half-way mark (or the deadline): alert once and wait for the rest, or fail closed.
+            wait = self._next_wait(store, context["run_id"])
+            if wait.total_seconds() <= 0:
+                raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed; "
+                                           "nothing was deployed to prod")
+            alert_overdue_once(self.fleet_context, store, bucket=self.bucket, bundle_digest=self.bundle_digest,
+                               run_id=context["run_id"], timeout_hours=float(self.timeout_hours))
+            raise TaskAwaitingInput(method_name="execute_complete", timeout=self._next_wait(store, context["run_id"]))
+        ret = HITLOperator.execute_complete(self, context=context, event=event)
+        chosen = ret["chosen_options"][0]
+        user = ret.get("responded_by_user") or {}
+        approver = user.get("id") or user.get("name")
+        if not approver:
+            raise AirflowFailException("the human-in-the-loop answer names no user; nothing recorded")
+        triggered_by = getattr(context["dag_run"], "triggering_user_name", None)
+        if approver not in self.approvers or approver == triggered_by:
+            why = ("triggered this run (segregation of duties)" if approver == triggered_by
+                   else f"is not in approval.approvers ({', '.join(self.approvers)})")
+            raise AirflowFailException(f"the UI answer of {approver!r} does not count: {approver!r} {why}; "
+                                       "nothing recorded, prod.approval will not run. Clear this task to ask again.")
         reason = str((ret.get("params_input") or {}).get("reason") or "")
         record = approval.record_decision(
             store, run_id=context["run_id"], bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None,

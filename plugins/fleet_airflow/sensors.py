@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
@@ -147,10 +146,8 @@ class ExternalApprovalSensor(FleetBaseSensor):
         return self._decide_or_wait(context)
 
     def execute_complete(self, context, event: dict) -> dict:
-        if event["status"] == "timeout":
-            raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed; "
-                                       "nothing was deployed to prod")
-        if event["status"] != "ready":
+        # "timeout" is the half-way mark (the overdue alert) or the deadline: _decide_or_wait tells which.
+        if event["status"] not in ("ready", "timeout"):
             raise AirflowFailException(f"approval wait failed: {event.get('message')}")
         return self._decide_or_wait(context)
 
@@ -170,17 +167,22 @@ class ExternalApprovalSensor(FleetBaseSensor):
             return {**verdict.decision, "ignored": verdict.ignored}
         if verdict.state == "rejected":
             raise AirflowFailException(f"rejected: {verdict.reason}")
+        from fleet_airflow.approvals import alert_overdue_once, wait_left
+
         self.timeout_hours = float(self.timeout_hours)
-        requested = datetime.fromisoformat(store.get(approval.request_key(run_id))["requested_at"])
-        remaining = requested + timedelta(hours=self.timeout_hours) - datetime.now(timezone.utc)
+        half, remaining = wait_left(store, run_id, self.timeout_hours)
         if remaining.total_seconds() <= 0:
             raise AirflowFailException(f"no approval decision within {self.timeout_hours} h: failing closed; "
                                        "nothing was deployed to prod")
+        if half is None and alert_overdue_once(self.fleet_context, store, bucket=self.bucket,
+                                               bundle_digest=self.bundle_digest, run_id=run_id,
+                                               timeout_hours=self.timeout_hours):
+            self.log.warning("Approval overdue: past half of its %s h timeout; alert sent", self.timeout_hours)
         settings = self._settings()
         self.defer_to(ApprovalDecisionTrigger(
             store=settings["store"], table=settings["table"], bucket=self.bucket, run_id=run_id,
             seen=counted,
-            timeout_seconds=remaining.total_seconds(), **self.trigger_arguments()))
+            timeout_seconds=(half or remaining).total_seconds(), **self.trigger_arguments()))
 
 
 class AccountReadySensor(FleetBaseSensor):

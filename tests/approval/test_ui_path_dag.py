@@ -45,6 +45,11 @@ class UiApprover(threading.Thread):
         from airflow.utils.session import create_session
         from airflow.utils.state import TaskInstanceState
 
+        from airflow.api_fastapi.app import create_auth_manager
+
+        # The handler asks the auth manager whether the user is one of the task's assigned users;
+        # the API server initialises it, this process must do it itself.
+        create_auth_manager()
         while not self.stop.is_set():
             try:
                 with create_session() as session:

@@ -38,14 +38,14 @@ def test_sample_config_values():
 
 def test_dynamodb_store_and_ui(tmp_path):
     path = config(tmp_path, "  store: s3 ", "  store: dynamodb\n  table: my-approvals #")
-    path.write_text(path.read_text().replace("  ui: false ", "  ui: true "))
+    path.write_text(path.read_text().replace("  ui: true ", "  ui: false "))
     fleet = load_config(path)
-    assert (fleet.approval.store, fleet.approval.table, fleet.approval.ui) == ("dynamodb", "my-approvals", True)
+    assert (fleet.approval.store, fleet.approval.table, fleet.approval.ui) == ("dynamodb", "my-approvals", False)
 
 
 @pytest.mark.parametrize("old, new, expected", [
     ("  store: s3 ", "  store: redis ", "approval.store: s3 or dynamodb, got 'redis'"),
-    ("  ui: false ", "  ui: maybe ", "approval.ui: true or false"),
+    ("  ui: true ", "  ui: maybe ", "approval.ui: true or false"),
     ("  topic: fleet-approvals ", "  topic: 'no spaces allowed' ", "approval.topic: an SNS topic name"),
     ("    account: canary-01", "    account: nobody", "catalog.smoke_test.account: an account declared under accounts"),
     ("    principal: role/Developer\n\napproval", "    principal: user/bob\n\napproval",

@@ -78,7 +78,7 @@ def test_celery_deployment(stack, api, tmp_path):
 
 def pipeline_across_two_workers_from_a_git_url(stack, api, tmp_path):
     _, url = fleet_remote(tmp_path / "fleet")
-    run_id = api.trigger(DAG, {"fleet_repo": url, "source_ref": "main"})
+    run_id = api.trigger(DAG, {"fleet_repo": url, "source_ref": "main", "approval_ui": False})
     approve_from_second_process(stack, run_id, still_running=lambda: api.run_state(DAG, run_id) in ("queued", "running"))
     state, deferred = _wait(api, run_id)
     assert state == "success", _explain(stack, api, run_id)
@@ -142,7 +142,7 @@ def a_worker_lost_mid_wave_is_retried_on_the_other_and_deploys_each_stack_once(s
     set_profile(stack.aws_endpoint, {"cloudformation": {"in_progress_seconds": 4}})
     try:
         started = datetime.now(timezone.utc)
-        run_id = api.trigger(DAG, {"fleet_repo": url, "source_ref": "main"})
+        run_id = api.trigger(DAG, {"fleet_repo": url, "source_ref": "main", "approval_ui": False})
         approve_from_second_process(stack, run_id,
                                     still_running=lambda: api.run_state(DAG, run_id) in ("queued", "running"))
         deadline, victim = time.time() + 600, None

@@ -186,7 +186,7 @@ def test_schema_defaults_are_the_models_defaults(section, model, skip):
     ("  store: s3 ", "  store: ftp ", "store: ftp"),
     ("max_concurrent: 20", "max_concurrent: 0", "max_concurrent"),
     ("{count: 1}", "{count: 1, pace: fast}", "{count: 1"),
-    ("  ui: false ", "  ui: 3 ", "ui: 3"),
+    ("  ui: true ", "  ui: 3 ", "ui: 3"),
     ("tags: {tier: core}}", "tags: {tier: [core]}}", "{name: audit"),
     ("    fleet:cost-center: [platform, shared]", "    fleet:cost-center: []", "fleet:cost-center"),
     ("    account: canary-01\n", "", "smoke_test:"),

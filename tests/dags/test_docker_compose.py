@@ -46,8 +46,9 @@ def test_the_common_environment_of_the_official_file(compose):
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
     assert env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"  # the scheduler's healthcheck needs it
     assert compose["x-airflow-common"]["build"]["dockerfile"] == "docker/Dockerfile"
-    # The UI user: SimpleAuthManager with its password file where airflow-init writes it.
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].endswith(":admin")
+    # The UI users (admin first, then the approvers: tests/ui/test_ui_users.py), SimpleAuthManager
+    # with its password file where airflow-init writes it.
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].startswith("${FLEET_UI_USERS:-airflow:admin,")
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/config/")
 
 

@@ -63,7 +63,8 @@ def catalog_versions() -> list[dict]:
 def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag, tmp_path):
     # The sample fleet in a git repository of its own: the secrets gate scans the source repository's
     # whole history (every ref), and the project's own repository holds whatever its branches hold.
-    conf = {"fleet_repo": str(fleet_repo(tmp_path))}
+    # Decided with `fleet approve` from a thread (the CLI path); the UI path has tests of its own.
+    conf = {"fleet_repo": str(fleet_repo(tmp_path)), "approval_ui": False}
     state, tasks = run_dag(fleet_dag, conf=conf, approver=Approver())
     assert state == "success", tasks
     ids = accounts_by_name()

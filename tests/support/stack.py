@@ -1,9 +1,12 @@
 """Airflow's real components as subprocesses, for the tests that go through the user's door.
 
-Each component is started with ``python -m airflow <command>`` in an Airflow home of its own (a
-SQLite metadata DB, LocalExecutor as `airflow standalone` uses it), the simple auth manager with
-known users and passwords, this repository's DAGs and plugins, and the AWS connection pointing at
-local AWS. A component that does not come up fails the test with its log's tail, never a skip.
+Each component (api-server, scheduler, dag-processor, triggerer) is started with
+``python -m airflow <command>`` in an Airflow home of its own (a SQLite metadata DB, LocalExecutor,
+as `airflow standalone` and `make up` use them), the simple auth manager with known users and
+passwords, this repository's DAGs and plugins, the pools the DAGs use, and the AWS connection
+pointing at local AWS. DAGs are unpaused (a triggered run runs) but cron schedules are off (no
+scheduled run appears beside the test's own). A component that does not come up fails the test
+with its log's tail, never a skip.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from pathlib import Path
 
 from tests.support import REPO, aws_connection
 
-USERS = {"admin": "admin", "platform-lead": "admin"}  # user -> role
+# user -> role, as `make up` sets them (fleet_airflow.ui_users): platform-lead and security-lead are the
+# sample config's approvers with the "user" role; admin is no approver.
+USERS = {"admin": "admin", "platform-lead": "user", "security-lead": "user"}
 PASSWORD = "fleet-ui-test-password"  # pragma: allowlist secret
+APPROVAL_KEY = "fleet-ui-test-approval-key-0123"  # pragma: allowlist secret
 
 
 def free_port() -> int:
@@ -43,7 +49,11 @@ class AirflowStack:
                     "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
                     "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
                     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
                     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                    "AIRFLOW__CORE__PARALLELISM": "4",
                     "AIRFLOW__CORE__AUTH_MANAGER":
                         "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
                     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
@@ -55,6 +65,9 @@ class AirflowStack:
                     "AIRFLOW__API_AUTH__JWT_SECRET": "fleet-ui-jwt-0123456789abcdef",  # pragma: allowlist secret
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
                     "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_endpoint),
+                    # The approval signing key, as `make up` gives it (per-approver keys replace it).
+                    "AIRFLOW_CONN_FLEET_APPROVAL": json.dumps({"conn_type": "generic",
+                                                               "password": APPROVAL_KEY}),
                     "FLEET_REPO": str(REPO / "include"),
                     "FLEET_PAGE_MAX_AGE": "0"}  # the Fleet API reads AWS on every request: tests check it at once
 
@@ -69,6 +82,67 @@ class AirflowStack:
         log = open(self.home / f"{component}.log", "w")  # noqa: SIM115 (kept open for the process's life)
         self.procs[component] = subprocess.Popen([sys.executable, "-m", "airflow", component, *args], env=self.env,
                                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_all(self) -> None:
+        """The DB, the pools and every component, as `make up` runs them; returns once the API answers."""
+        from fleet_airflow.pools import POOLS, cli_args
+
+        self.airflow("db", "migrate")
+        for pool in POOLS:
+            self.airflow(*cli_args(pool))
+        self.airflow("dags", "reserialize")  # the DAGs in the DB before the first request
+        self.start("api-server", "--port", str(self.port))
+        for component in ("scheduler", "dag-processor", "triggerer"):
+            self.start(component)
+        self.wait_api()
+
+    def check_alive(self) -> None:
+        """Fail naming the component (with its log) if one has died."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"the {name} exited {proc.returncode}:\n{self.log_tail(name)}")
+
+    def wait_run(self, dag_id: str, run_id: str, token: str, states=("success", "failed"),
+                 timeout: float = 600) -> dict:
+        """Poll the REST API until the run is in one of ``states``; fail with every task's state if not."""
+        from urllib.parse import quote
+
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
+        deadline = time.monotonic() + timeout
+        run: dict = {}
+        while time.monotonic() < deadline:
+            self.check_alive()
+            status, run = self.request("GET", path, token)
+            if status == 200 and run["state"] in states:
+                return run
+            time.sleep(2)
+        raise AssertionError(f"run {run_id} not in {states} after {timeout:.0f} s: {run.get('state')}; "
+                             f"tasks: {self.task_states(dag_id, run_id, token)}")
+
+    def task_states(self, dag_id: str, run_id: str, token: str) -> dict[str, str]:
+        from urllib.parse import quote
+
+        status, body = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
+                                    "/taskInstances?limit=200", token)
+        if status != 200:
+            return {"?": f"{status} {body}"}
+        return {t["task_id"] + (f"[{t['map_index']}]" if t["map_index"] >= 0 else ""): t["state"]
+                for t in body["task_instances"]}
+
+    def wait_task(self, dag_id: str, run_id: str, task_id: str, state: str, token: str,
+                  timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            self.check_alive()
+            states = self.task_states(dag_id, run_id, token)
+            if states.get(task_id) == state:
+                return
+            if states.get(task_id) in ("failed", "upstream_failed", "skipped"):
+                break
+            time.sleep(2)
+        raise AssertionError(f"{task_id} of {run_id} never became {state}: {states}\n"
+                             f"scheduler log: {self.log_tail('scheduler', 2000)}")
 
     def wait_api(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

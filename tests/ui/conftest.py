@@ -1,5 +1,6 @@
-"""One running Airflow (api-server subprocess, its own home) for the tests that go through the
-user's door: the REST API test and the browser test share it, so it costs one start-up per worker."""
+"""One running Airflow (api-server, scheduler, dag-processor and triggerer as subprocesses, its own
+home) for the tests that go through the user's door: the REST API tests, the operator's path and
+the browser test share it, so it costs one start-up per worker that runs them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,8 @@ def airflow_stack(aws_server, seeded_org, tmp_path_factory):
 
     seeded_org.ensure()
     stack = AirflowStack(tmp_path_factory.mktemp("airflow-stack"), aws_server.endpoint_url)
-    stack.airflow("db", "migrate")
-    stack.airflow("dags", "reserialize")  # the DAGs in the metadata DB, as a dag-processor would put them
-    stack.start("api-server", "--port", str(stack.port))
     try:
-        stack.wait_api()
+        stack.start_all()
         yield stack
     finally:
         stack.stop()

@@ -1,15 +1,21 @@
-"""Through the user's door, with Airflow's real API server (a subprocess on a free port): log in as
-an approver, trigger every DAG through the REST API with no conf (the Params' defaults), read the
-Fleet API; no login, no data.
+"""Through the user's door, with Airflow's real components (api-server, scheduler, dag-processor,
+triggerer as subprocesses, on a free port) and local AWS: trigger through the REST API with no conf
+(the Params' defaults), approve as an approver through the HITL API, and read the Fleet API.
 
-What this does not do yet: run the scheduler, dag-processor and triggerer so the triggered pipeline
-runs to its end and is approved through the HITL API (README, "Tests").
+The pipeline run here is the one `make up` gives an operator: the sample config decides in the UI
+(``approval.ui: true``), so the run parks at ``prod.ui_approval`` (awaiting input) until an
+approver answers; someone who is not an approver is refused by Airflow itself.
 """
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
+from tests.support import REPO
+
+DAG = "account_fleet_pipeline"
 
 
 @pytest.fixture
@@ -17,12 +23,64 @@ def stack(airflow_stack):
     return airflow_stack
 
 
-@pytest.mark.parametrize("dag_id", ["account_fleet_pipeline", "account_vending", "fleet_drift"])
-def test_every_dag_triggers_through_the_rest_api_with_no_conf(stack, dag_id):
+@pytest.mark.parametrize("dag_id", ["account_vending", "fleet_drift"])
+def test_every_other_dag_triggers_through_the_rest_api_with_no_conf(stack, dag_id):
+    # account_fleet_pipeline's no-conf trigger is the operator's path below, run to its end.
     token = stack.token("platform-lead")
     status, run = stack.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", token, {"logical_date": None})
     assert status == 200, f"{dag_id}: trigger refused ({status}): {run}"
     assert run["conf"] == {} and run["state"] == "queued", run
+
+
+def hitl_path(run_id: str, task_id: str = "prod.ui_approval") -> str:
+    return f"/api/v2/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails"
+
+
+def test_operator_path_trigger_with_defaults_approve_in_the_ui_and_the_fleet_is_in_sync(stack, fresh_fleet):
+    from fleet.config import load_config
+
+    admin = stack.token("admin")
+    status, run = stack.request("POST", f"/api/v2/dags/{DAG}/dagRuns", admin, {"logical_date": None})
+    assert status == 200 and run["conf"] == {}, run
+    run_id = run["dag_run_id"]
+
+    # The run waits in Required actions for an approver; no worker slot or trigger holds the wait.
+    stack.wait_task(DAG, run_id, "prod.ui_approval", "awaiting_input", admin)
+    status, detail = stack.request("GET", hitl_path(run_id), admin)
+    assert status == 200, detail
+    assert {u["id"] for u in detail["assigned_users"]} == {"platform-lead", "security-lead"}
+    assert "reason" in detail["params"], detail["params"]  # the Reason field the form shows
+
+    # admin triggered the run and is no approver: Airflow refuses the answer, nothing changes.
+    status, body = stack.request("PATCH", hitl_path(run_id), admin,
+                                 {"chosen_options": ["Approve"], "params_input": {"reason": "me"}})
+    assert status == 403, (status, body)
+    assert stack.task_states(DAG, run_id, admin)["prod.ui_approval"] == "awaiting_input"
+
+    lead = stack.token("platform-lead")
+    status, body = stack.request("PATCH", hitl_path(run_id), lead,
+                                 {"chosen_options": ["Approve"], "params_input": {"reason": "plan reviewed"}})
+    assert status == 200, (status, body)
+
+    finished = stack.wait_run(DAG, run_id, admin)
+    states = stack.task_states(DAG, run_id, admin)
+    assert finished["state"] == "success", states
+    assert states["prod.approval"] == "success" and states["prod.rollout"] == "success", states
+
+    # The Fleet API: the run's report and every prod account in sync with the run's bundle.
+    status, report = stack.request("GET", f"/fleet/api/runs/{quote(run_id, safe='')}", lead)
+    assert status == 200, report
+    digest = report["bundle"]["digest"]
+    status, fleet = stack.request("GET", "/fleet/api/accounts", lead)
+    assert status == 200, fleet
+    prod = {a.name for a in load_config(REPO / "include" / "fleet.yaml").accounts if a.ou == "Prod"}
+    seen = {a["name"]: a for a in fleet["accounts"] if a["name"] in prod}
+    assert set(seen) == prod, f"prod accounts missing from the Fleet API: {prod - set(seen)}"
+    off = {n: (a["status"], a["bundle_digest"]) for n, a in seen.items()
+           if a["status"] != "in_sync" or a["bundle_digest"] != digest}
+    assert not off, f"not in sync with {digest[:12]}: {off}"
+    status, pending = stack.request("GET", "/fleet/api/approvals", lead)
+    assert status == 200 and run_id not in {p["run_id"] for p in pending["pending"]}, pending
 
 
 def test_the_fleet_api_needs_a_login_and_answers_an_approver(stack):
