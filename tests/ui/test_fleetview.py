@@ -113,17 +113,40 @@ def test_run_report_and_latest_rollout_from_the_stored_reports(view):
     assert latest["halted"] and latest["halt_reason"] == "wave 2: 1 failed" and latest["waves"][0]["wave"] == 1
 
 
-def test_pending_approvals_until_a_decision_exists(view):
+def test_pending_approvals_until_a_decision_that_counts_exists(view):
+    key = b"k" * 32  # the page holds no key: every rule but the signature is applied
     store = approval.S3Store(view.ctx, view.bucket)
-    approval.request(store, run_id="run-a", bundle_digest=NEW, plan_digest="p", summary="3 accounts: 3 change",
-                     triggered_by="admin", approvers=("platform-lead",))
-    approval.request(store, run_id="run-b", bundle_digest=NEW, plan_digest="p", summary="x", triggered_by=None,
-                     approvers=("platform-lead",))
-    store.put(approval.decisions_prefix("run-b") + "1.json", {"approve": True})
+    for run, by in (("run-a", "admin"), ("run-b", None), ("run-c", "admin"), ("run-d", "admin")):
+        approval.request(store, run_id=run, bundle_digest=NEW, plan_digest="p", summary=f"{run}: 3 change",
+                         triggered_by=by, approvers=("platform-lead",))
+    store.put(approval.decisions_prefix("run-b") + "1.json", {"approve": True})  # malformed: does not count
+    approval.decide(store, run_id="run-c", approver="platform-lead", approve=True, reason="", key=key)
+    approval.decide(store, run_id="run-d", approver="mallory", approve=True, reason="", key=key)  # no approver
     pending = view.approvals()
-    assert [p["run_id"] for p in pending] == ["run-a"]
-    assert pending[0]["approvers"] == ["platform-lead"] and pending[0]["summary"] == "3 accounts: 3 change"
+    assert [p["run_id"] for p in pending] == ["run-a", "run-b", "run-d"]
+    assert pending[0]["approvers"] == ["platform-lead"] and pending[0]["summary"] == "run-a: 3 change"
     assert pending[0]["age_seconds"] >= 0 and pending[0]["deadline"] > pending[0]["requested_at"]
+
+
+def test_the_api_server_reads_the_snapshot_at_start_up():
+    from fleet_airflow.ui.warmup import FleetSnapshotWarmup
+
+    reads = []
+
+    class View:
+        def __getattr__(self, name):
+            return lambda: reads.append(name)
+
+    warmup = FleetSnapshotWarmup(app=None, view_factory=View)  # what building the middleware stack does
+    warmup.thread.join(5)
+    assert reads == ["accounts", "latest_rollout", "approvals", "vending", "drift"]
+
+    def broken():
+        raise RuntimeError("no connection")
+
+    failing = FleetSnapshotWarmup(app=None, view_factory=broken)  # logged, never raised into the server
+    failing.thread.join(5)
+    assert not failing.thread.is_alive()
 
 
 def test_vending_requests_with_outcome_and_reason(view):
