@@ -61,7 +61,7 @@ def test_the_sample_fleet_is_valid():
      "accounts[0].ou", "an OU declared under ous"),
     ("{percent: 100}]", "{percent: 90}]", "environments.prod.waves[2]", "a last wave of {percent: 100}"),
     ("template: templates/security-baseline.yaml", "template: templates/missing.yaml",
-     "baselines[0].template", "an existing template file"),
+     "baselines[1].template", "an existing template file"),
     ("  timeout_hours: 24", "  timeout_hours: 24\n  timout_minutes: 5",
      "approval.timout_minutes", "one of the known keys"),
     ("max_concurrent: 20", "max_concurrent: lots", "environments.prod.max_concurrent", "a whole number"),

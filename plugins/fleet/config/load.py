@@ -14,7 +14,7 @@ import yaml
 from fleet.config import rules, schema
 from fleet.config.model import (
     OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
-    Policies, ProdTargets, Product, SmokeTest, Vending, Wave,
+    Override, Policies, ProdTargets, Product, SmokeTest, Vending, Wave,
 )
 from fleet.config.problems import ConfigError, Problem, Problems, line_index
 
@@ -67,8 +67,7 @@ def _fleet(d: dict, path: Path) -> FleetConfig:
         ous=tuple(_ou(o) for o in d["ous"]),
         accounts=tuple(_account(a) for a in d["accounts"]),
         environments=_environments(d["environments"]),
-        baselines=tuple(Baseline(b["name"], b["template"], tuple(b["regions"]), _strings(b.get("parameters")))
-                        for b in d["baselines"]),
+        baselines=tuple(_baseline(b) for b in d["baselines"]),
         guardrails=_guardrails(d.get("guardrails") or {}),
         catalog=_catalog(d["catalog"], path.parent),
         approval=_approval(d["approval"]),
@@ -76,6 +75,20 @@ def _fleet(d: dict, path: Path) -> FleetConfig:
         alerts=_alerts(d.get("alerts") or {}),
         policies=Policies(dict((d.get("policies") or {}).get("parameters") or {})),
     )
+
+
+def _baseline(b: dict) -> Baseline:
+    targets = b.get("targets")
+    return Baseline(b["name"], b["template"], tuple(b["regions"]), _strings(b.get("parameters")),
+                    _targets(targets) if targets else None, tuple(b.get("depends_on") or ()),
+                    tuple(Override(tuple(o.get("accounts") or ()), tuple(o.get("ous") or ()),
+                                   _strings(o.get("parameters"))) for o in b.get("overrides") or ()),
+                    b.get("on_removal") or "delete")
+
+
+def _targets(t: dict) -> ProdTargets:
+    return ProdTargets(tuple(t.get("ous") or ()), tuple(t.get("accounts") or ()), _strings(t.get("tags")),
+                       tuple(t.get("exclude_accounts") or ()))
 
 
 def _ou(d: dict) -> OU:
@@ -97,8 +110,7 @@ def _environments(d: dict) -> Environments:
         beta_accounts=tuple(d["beta"]["accounts"]),
         gamma_accounts=tuple(d["gamma"]["accounts"]),
         bake_minutes=_int(d["gamma"].get("bake_minutes"), 0),
-        prod_targets=ProdTargets(tuple(targets.get("ous") or ()), tuple(targets.get("accounts") or ()),
-                                 _strings(targets.get("tags")), tuple(targets.get("exclude_accounts") or ())),
+        prod_targets=_targets(targets),
         waves=tuple(Wave(_int(w.get("count")), _int(w.get("percent")), _int(w.get("failure_tolerance")),
                          _int(w.get("max_concurrent"))) for w in prod["waves"]),
         max_concurrent=_int(prod.get("max_concurrent"), 10),

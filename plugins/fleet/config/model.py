@@ -64,11 +64,25 @@ class Environments:
 
 
 @dataclass(frozen=True)
+class Override:
+    """Literal parameter values for some accounts or OUs (an account beats an OU, a deeper OU a higher one)."""
+
+    accounts: tuple[str, ...] = ()
+    ous: tuple[str, ...] = ()
+    parameters: dict[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
 class Baseline:
     name: str
     template: str
     regions: tuple[str, ...]
+    # Values may be Jinja2 expressions over {{ account.* }} and {{ outputs.<baseline>.<Key> }} (fleet.params).
     parameters: dict[str, str] = field(default_factory=dict, hash=False)
+    targets: ProdTargets | None = None  # None: every prod target
+    depends_on: tuple[str, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    on_removal: str = "delete"  # delete | retain: what happens when an account leaves it or it leaves the config
 
     @property
     def stack_name(self) -> str:
@@ -175,6 +189,26 @@ class FleetConfig:
     def root(self) -> Path:
         """The folder that holds the config; template and policy paths are relative to it."""
         return self.path.parent
+
+    def baseline(self, name: str) -> Baseline:
+        for baseline in self.baselines:
+            if baseline.name == name:
+                return baseline
+        raise KeyError(name)
+
+    def deployment_order(self) -> list[Baseline]:
+        """The baselines with every dependency before its dependants (config order otherwise)."""
+        done: dict[str, Baseline] = {}
+
+        def visit(b: Baseline) -> None:
+            if b.name not in done:
+                for dep in b.depends_on:
+                    visit(self.baseline(dep))
+                done[b.name] = b
+
+        for b in self.baselines:
+            visit(b)
+        return list(done.values())
 
     def account(self, name: str) -> Account:
         for account in self.accounts:

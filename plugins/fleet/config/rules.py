@@ -19,6 +19,7 @@ def check(data: Any, problems: Problems, root: Path) -> None:
     account_names = accounts(top.get("accounts"), ou_names, problems)
     environments(_mapping(top.get("environments")), account_names, ou_names, problems)
     baselines(top, problems, root)
+    baseline_references(top, account_names, ou_names, problems, root)
     for i, scp in enumerate(_list(_mapping(top.get("guardrails")).get("scps"))):
         if isinstance(scp, str) and scp and not (root / scp).is_file():
             problems.add(f"guardrails.scps[{i}]", f"an existing SCP JSON file, {scp!r} not found")
@@ -34,6 +35,122 @@ def baselines(top: dict, problems: Problems, root: Path) -> None:
         for j, region in enumerate(_list(baseline.get("regions"))):
             if regions and isinstance(region, str) and region not in regions:
                 problems.add(f"{key}.regions[{j}]", f"one of organization.regions {sorted(regions)}, got {region!r}")
+
+
+def baseline_references(top: dict, names: set[str], ou_names: set[str], problems: Problems, root: Path) -> None:
+    """Targets, overrides, depends_on (known names, no cycle) and every parameter expression: its
+    syntax, the account fields it reads, and each output it reads belongs to a baseline this one
+    depends on, deployed in the same regions, whose template declares that output."""
+    items = [(i, _mapping(b)) for i, b in enumerate(_list(top.get("baselines")))]
+    by_name = {b["name"]: (i, b) for i, b in items if isinstance(b.get("name"), str)}
+    for i, b in items:
+        key = f"baselines[{i}]"
+        if isinstance(b.get("targets"), dict):
+            target_refs(b["targets"], f"{key}.targets", names, ou_names, problems)
+        for j, dep in enumerate(_list(b.get("depends_on"))):
+            if isinstance(dep, str) and dep not in by_name:
+                problems.add(f"{key}.depends_on[{j}]", f"a baseline declared under baselines, got {dep!r}")
+            elif dep == b.get("name"):
+                problems.add(f"{key}.depends_on[{j}]", "another baseline (a baseline cannot depend on itself)")
+        for j, override in enumerate(_list(b.get("overrides"))):
+            override = _mapping(override)
+            okey = f"{key}.overrides[{j}]"
+            account_refs(override.get("accounts"), f"{okey}.accounts", names, problems)
+            ou_refs(override.get("ous"), f"{okey}.ous", ou_names, problems)
+            if bool(override.get("accounts")) == bool(override.get("ous")):
+                problems.add(okey, "exactly one of accounts or ous")
+    _cycles(items, by_name, problems)
+    for i, b in items:
+        _parameter_refs(i, b, by_name, problems, root)
+
+
+def _cycles(items: list, by_name: dict, problems: Problems) -> None:
+    state: dict[str, str] = {}  # name -> visiting | done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = path[path.index(name):] + [name]
+            i, _ = by_name[cycle[0]]
+            problems.add(f"baselines[{i}].depends_on", f"no dependency cycle, got {' -> '.join(cycle)}")
+            return
+        state[name] = "visiting"
+        for dep in _list(by_name[name][1].get("depends_on")):
+            if isinstance(dep, str) and dep in by_name and dep != name:
+                visit(dep, [*path, name])
+        state[name] = "done"
+
+    for name in by_name:
+        visit(name, [])
+
+
+def _dependencies(name: str, by_name: dict) -> set[str]:
+    """Every baseline ``name`` depends on, directly or through another."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for dep in _list(by_name.get(todo.pop(), (0, {}))[1].get("depends_on")):
+            if isinstance(dep, str) and dep in by_name and dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def _parameter_refs(i: int, b: dict, by_name: dict, problems: Problems, root: Path) -> None:
+    from jinja2 import TemplateSyntaxError
+
+    from fleet import params
+
+    values = [(f"baselines[{i}].parameters.{k}", v) for k, v in _mapping(b.get("parameters")).items()]
+    for j, override in enumerate(_list(b.get("overrides"))):
+        values += [(f"baselines[{i}].overrides[{j}].parameters.{k}", v)
+                   for k, v in _mapping(_mapping(override).get("parameters")).items()]
+    deps = _dependencies(b.get("name"), by_name) if isinstance(b.get("name"), str) else set()
+    regions = {r for r in _list(b.get("regions")) if isinstance(r, str)}
+    for key, value in values:
+        if not isinstance(value, str):
+            continue
+        try:
+            refs = params.references(value)
+        except TemplateSyntaxError as exc:
+            problems.add(key, f"a valid expression ({exc.message}, line {exc.lineno} of the value)")
+            continue
+        for ref in refs:
+            shape = params.reference_problem(ref)
+            if shape:
+                problems.add(key, shape)
+                continue
+            if ref[0] != "outputs":
+                continue
+            source, output = ref[1], ref[2]
+            if source not in by_name:
+                problems.add(key, f"outputs of a baseline declared under baselines, got {source!r}")
+            elif source not in deps:
+                problems.add(key, f"outputs of a baseline listed in depends_on, got {source!r} "
+                                  f"(add it to depends_on so it is deployed first)")
+            else:
+                dep = by_name[source][1]
+                missing = regions - {r for r in _list(dep.get("regions")) if isinstance(r, str)}
+                if missing:
+                    problems.add(key, f"outputs.{source} in every region of this baseline, but {source} is not "
+                                      f"deployed in {sorted(missing)}")
+                declared = _template_outputs(dep.get("template"), root)
+                if declared is not None and output not in declared:
+                    problems.add(key, f"an output the template of {source} declares ({', '.join(sorted(declared))}), "
+                                      f"got {output!r}")
+
+
+def _template_outputs(rel: Any, root: Path) -> set[str] | None:
+    """The Outputs a template declares; None when it cannot be read (its own rule reports that)."""
+    if not isinstance(rel, str) or not (root / rel).is_file():
+        return None
+    from fleet.templates import load_template  # local: cfn-lint's decoder is slow to import
+
+    try:
+        return set((load_template((root / rel).read_text(encoding="utf-8")).get("Outputs") or {}).keys())
+    except Exception:  # noqa: BLE001 - a template that does not parse is the lint gate's to report
+        return None
 
 
 def unique_ou_names(ous: Any, problems: Problems) -> set[str]:
@@ -78,13 +195,16 @@ def environments(envs: dict, names: set[str], ou_names: set[str], problems: Prob
         account_refs(_mapping(envs.get(env)).get("accounts"), f"environments.{env}.accounts", names, problems)
     prod = _mapping(envs.get("prod"))
     if isinstance(prod.get("targets"), dict):
-        targets, key = prod["targets"], "environments.prod.targets"
-        ou_refs(targets.get("ous"), f"{key}.ous", ou_names, problems)
-        account_refs(targets.get("accounts"), f"{key}.accounts", names, problems)
-        account_refs(targets.get("exclude_accounts"), f"{key}.exclude_accounts", names, problems)
-        if not (targets.get("ous") or targets.get("accounts") or targets.get("tags")):
-            problems.add(key, "at least one of ous, accounts or tags")
+        target_refs(prod["targets"], "environments.prod.targets", names, ou_names, problems)
     waves(prod.get("waves"), problems)
+
+
+def target_refs(targets: dict, key: str, names: set[str], ou_names: set[str], problems: Problems) -> None:
+    ou_refs(targets.get("ous"), f"{key}.ous", ou_names, problems)
+    account_refs(targets.get("accounts"), f"{key}.accounts", names, problems)
+    account_refs(targets.get("exclude_accounts"), f"{key}.exclude_accounts", names, problems)
+    if not (targets.get("ous") or targets.get("accounts") or targets.get("tags")):
+        problems.add(key, "at least one of ous, accounts or tags")
 
 
 def waves(items: Any, problems: Problems) -> None:
