@@ -10,7 +10,29 @@ import hashlib
 import json
 from collections import Counter
 
-from fleet.stacks import ChangeSetPlan
+from fleet.stacks import ChangeSetPlan, StackTarget
+
+
+ACTIONS = ("add", "modify", "replace", "delete", "retain", "unchanged", "pending", "failed")
+MASK = "****"
+
+
+def shown_parameters(target: StackTarget) -> dict[str, str]:
+    """The parameters as the approver sees them: NoEcho ones masked, waiting ones as written."""
+    shown = {k: (MASK if k in target.masked else v) for k, v in target.parameters.items()}
+    shown.update({k: f"(after deployment) {v}" for k, v in target.waiting.items()})
+    return dict(sorted(shown.items()))
+
+
+def action_of(row: dict) -> str:
+    """add / modify / replace / unchanged / pending / failed for a planned stack."""
+    if row["status"] in ("failed", "pending"):
+        return row["status"]
+    if row["status"] == "no-changes":
+        return "unchanged"
+    if row["type"] == "CREATE":
+        return "add"
+    return "replace" if row["replacements"] else "modify"
 
 
 def account_changes(change: ChangeSetPlan) -> dict:
@@ -28,12 +50,34 @@ def account_changes(change: ChangeSetPlan) -> dict:
             "stack_name": t.stack_name, "change_set": change.change_set_name, "type": change.change_set_type,
             "status": change.status, "reason": change.reason,
             **{k: counts.get(k, 0) for k in ("adds", "modifies", "replacements", "deletions", "iam_changes")},
-            "resources": change.changes}
+            "resources": change.changes, "baseline": t.baseline, "parameters": shown_parameters(t)}
 
 
-def aggregate(bundle_digest: str, rows: list[dict], waves: list[list[str]]) -> dict:
-    rows = sorted(rows, key=lambda r: (r["account_name"], r["region"], r["stack_name"]))
-    changing = [r for r in rows if r["status"] == "ready"]
+def pending(target: StackTarget, exists: bool, why: str) -> dict:
+    """A stack whose change set can only be made once a dependency in its account is deployed."""
+    row = account_changes(ChangeSetPlan(target, "", "UPDATE" if exists else "CREATE", "pending", reason=why))
+    return row | {"action": "pending" if exists else "add"}
+
+
+def removal(entry, account_name: str, action: str, why: str, resources: list[dict]) -> dict:
+    """A stack the pipeline deployed that the config no longer wants there (``action`` delete or retain)."""
+    deleting = action == "delete"
+    return {"account_id": entry.account_id, "account_name": account_name, "region": entry.region,
+            "stack_name": entry.stack_name, "change_set": "", "type": "DELETE" if deleting else "RETAIN",
+            "status": action, "reason": why, "adds": 0, "modifies": 0, "replacements": 0,
+            "deletions": len(resources) if deleting else 0,
+            "iam_changes": sum(str(r.get("type") or "").startswith("AWS::IAM::") for r in resources) if deleting else 0,
+            "resources": [{**r, "action": "Remove"} for r in resources] if deleting else [],
+            "baseline": entry.baseline, "parameters": {}, "action": action}
+
+
+def aggregate(bundle_digest: str, rows: list[dict], waves: list[list[str]], removals: list[dict] = ()) -> dict:
+    """Every planned stack (in deployment order per account) and removal (in deletion order) as one
+    document; the plan digest covers both, so a plan that grew a deletion needs a new approval."""
+    for r in rows:
+        r.setdefault("action", action_of(r))
+    rows = sorted(rows, key=lambda r: (r["account_name"], r["region"])) + list(removals)  # stable: order kept
+    changing = [r for r in rows if r["status"] in ("ready", "pending", "delete", "retain")]
     failed = [r for r in rows if r["status"] == "failed"]
     totals = {k: sum(r[k] for r in rows) for k in ("adds", "modifies", "replacements", "deletions", "iam_changes")}
     accounts = {r["account_id"] for r in rows}
@@ -41,10 +85,15 @@ def aggregate(bundle_digest: str, rows: list[dict], waves: list[list[str]]) -> d
                f"{totals['replacements']} replacements, {totals['deletions']} deletions, "
                f"{totals['iam_changes']} IAM changes ({totals['adds']} adds, {totals['modifies']} modifies) "
                f"in {len(waves)} waves ({', '.join(str(len(w)) for w in waves)})")
+    actions = Counter(r["action"] for r in rows)
+    if len({r.get("baseline") for r in rows}) > 1 or removals:
+        summary += "; stacks: " + ", ".join(f"{actions[a]} {a}" for a in ACTIONS if actions[a])
     if failed:
         summary += f"; {len(failed)} change sets FAILED to plan"
     body = {"bundle_digest": bundle_digest, "targets": [
-        {k: r[k] for k in ("account_id", "region", "stack_name", "status", "resources")} for r in rows]}
+        {k: r.get(k) for k in ("account_id", "region", "stack_name", "status", "resources", "action", "parameters")}
+        for r in rows]}
     return {"plan_digest": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
             "bundle_digest": bundle_digest, "summary": summary, "empty": not changing and not failed,
-            "failed": len(failed), "totals": totals, "waves": waves, "accounts": rows}
+            "failed": len(failed), "totals": totals, "actions": {a: actions[a] for a in ACTIONS},
+            "removals": len(removals), "waves": waves, "accounts": rows}

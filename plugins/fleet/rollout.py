@@ -18,9 +18,10 @@ from fleet import stacks
 from fleet.aws import AwsContext
 from fleet.bundle import OpenBundle
 from fleet.config import Wave
-from fleet.deploy import baseline_targets, deploy_all
-from fleet.ledger import DEPLOYING, Entry, Ledger, entry_key
+from fleet.deploy import baseline_targets, deploy_all, with_outputs
+from fleet.ledger import DEPLOYING, Entry, Ledger, baseline_of_stack, entry_key
 from fleet.org import LiveAccount
+from fleet.params import ParameterError
 
 # Opens another bundle of the same bucket by digest: how a rollback reaches the last good bundle.
 BundleOpener = Callable[[str], OpenBundle]
@@ -98,25 +99,31 @@ class RolloutResult:
                            "rolled_back": [r.to_dict() for r in w.rolled_back]} for w in self.waves]}
 
 
-def _skipped(t: stacks.StackTarget, why: str) -> stacks.DeployResult:
+def _skipped(t: stacks.StackTarget, why: str, outputs: dict[str, str] | None = None) -> stacks.DeployResult:
     return stacks.DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "skipped", error=None,
-                               stack_status=why)
+                               stack_status=why, outputs=dict(outputs or {}))
+
+
+def _stack_outputs(stack: dict) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
 
 
 def partition(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str,
               previous: dict[str, Entry], *, rerun_failed_only: bool = False, max_concurrent: int = 10,
               run_id: str = "") -> tuple[list[stacks.StackTarget], list[stacks.DeployResult]]:
     """Split targets into (to deploy, skipped). Skipped: the ledger says this digest is applied and the
-    stack agrees (a complete state); with ``rerun_failed_only``, everything but failures and never-tried.
-    An account an earlier try of this same run deployed is not "skipped": its result is that try's."""
+    stack agrees (a complete state, running with the parameters this account resolves to now, its
+    dependencies skipped too); with ``rerun_failed_only``, everything but failures and never-tried.
+    An account an earlier try of this same run deployed is not "skipped": its result is that try's.
+    Targets come in dependency order (as ``environment.targets`` gives them)."""
     todo: list[stacks.StackTarget] = []
     candidates: list[stacks.StackTarget] = []
     skipped: list[stacks.DeployResult] = []
     for t in targets:
         entry = previous.get(entry_key(t.account_id, t.region, t.stack_name))
         if rerun_failed_only and entry is not None and entry.ok:
-            skipped.append(_skipped(t, f"{entry.status} in run {entry.run_id} (rerun failed only)"))
-        elif entry is not None and entry.ok and entry.bundle_digest == digest:
+            skipped.append(_skipped(t, f"{entry.status} in run {entry.run_id} (rerun failed only)", entry.outputs))
+        elif entry is not None and entry.ok and entry.bundle_digest == digest and not t.problem:
             candidates.append(t)
         else:
             todo.append(t)
@@ -124,18 +131,37 @@ def partition(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: st
         # The ledger is a record, not the truth: a stack changed or deleted since must be redeployed.
         with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(candidates)))) as pool:
             states = list(pool.map(lambda t: stacks.describe_stack(ctx, t), candidates))
+        redeployed = {(t.account_id, t.baseline) for t in todo}
+        known: dict[tuple[str, str, str], dict[str, str]] = {}
         for t, stack in zip(candidates, states):
             entry = previous[entry_key(t.account_id, t.region, t.stack_name)]
-            if stack and stack["StackStatus"] in stacks.COMPLETE and run_id and entry.run_id == run_id \
-                    and entry.status in ("created", "updated"):
+            current = stack and stack["StackStatus"] in stacks.COMPLETE and _unchanged_inputs(
+                t, stack, known, redeployed)
+            if current and run_id and entry.run_id == run_id and entry.status in ("created", "updated"):
                 skipped.append(stacks.DeployResult(
-                    t.account_id, t.account_name, t.region, t.stack_name, entry.status, outputs=entry.outputs,
-                    stack_status=stack["StackStatus"], seconds=entry.seconds, try_number=entry.try_number or None))
-            elif stack and stack["StackStatus"] in stacks.COMPLETE:
-                skipped.append(_skipped(t, stack["StackStatus"]))
+                    t.account_id, t.account_name, t.region, t.stack_name, entry.status,
+                    outputs=_stack_outputs(stack), stack_status=stack["StackStatus"], seconds=entry.seconds,
+                    try_number=entry.try_number or None))
+            elif current:
+                skipped.append(_skipped(t, stack["StackStatus"], _stack_outputs(stack)))
             else:
                 todo.append(t)
+                redeployed.add((t.account_id, t.baseline))
+                continue
+            known[(t.account_id, t.region, t.baseline)] = _stack_outputs(stack)
     return todo, skipped
+
+
+def _unchanged_inputs(t: stacks.StackTarget, stack: dict, known: dict, redeployed: set) -> bool:
+    """The stack already runs what this target would deploy: none of its dependencies in the account
+    is being deployed again, and its parameters (outputs included) are the ones it runs with."""
+    if any((t.account_id, d) in redeployed for d in t.depends_on):
+        return False
+    try:
+        resolved = with_outputs(t, known)
+    except ParameterError:
+        return False  # the deployment reports why
+    return stacks.stack_parameters_match(stack, resolved.parameters)
 
 
 def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], digest: str, *,
@@ -158,11 +184,14 @@ def run_waves(ctx: AwsContext, waves: Sequence[Sequence[stacks.StackTarget]], di
                                   max_concurrent=max_concurrent, run_id=run_id) if ledger else (list(wave), [])
         if ledger and try_number and todo:
             ledger.mark_deploying(todo, digest, run_id, try_number, previous)
-        deployed = deploy_all(ctx, todo, digest, max_concurrent=max_concurrent, deploy=deploy)
+        baseline_of = {(t.account_id, t.region, t.stack_name): t.baseline for t in wave}
+        known = {(r.account_id, r.region, baseline_of[(r.account_id, r.region, r.stack_name)]): r.outputs
+                 for r in skipped}
+        deployed = deploy_all(ctx, todo, digest, max_concurrent=max_concurrent, deploy=deploy, known=known)
         if try_number:
             deployed = [credit_earlier_try(ctx, r, previous, digest, run_id, try_number) for r in deployed]
         if ledger:
-            ledger.record([(r, digest) for r in deployed], run_id, previous, try_number=try_number)
+            ledger.record([(r, digest) for r in deployed], run_id, previous, try_number=try_number, targets=wave)
         order = {(t.account_id, t.region, t.stack_name): n for n, t in enumerate(wave)}
         results = sorted(deployed + skipped, key=lambda r: order[(r.account_id, r.region, r.stack_name)])
         wave_result = WaveResult(i, results, tolerances[i])
@@ -245,10 +274,12 @@ def roll_back_to_last_good(ctx: AwsContext, targets: Sequence[stacks.StackTarget
             baseline = next((b for b in old.config.baselines if b.stack_name == t.stack_name), None)
             if baseline is None:  # the stack was not part of that bundle's baselines
                 continue
-            account = LiveAccount(t.account_id, t.account_name, "", "ACTIVE", ())
+            account = t.account or LiveAccount(t.account_id, t.account_name, "", "ACTIVE", ())
             old_targets += [o for o in baseline_targets(old.config, baseline, [account], old.root)
                             if o.region == t.region]
-        for r in deploy_all(ctx, old_targets, digest, max_concurrent=max_concurrent):
+        # Dependencies that are not put back (no earlier good bundle) keep their outputs: read them there.
+        known = {(e.account_id, e.region, baseline_of_stack(e.stack_name)): e.outputs for e in previous.values()}
+        for r in deploy_all(ctx, old_targets, digest, max_concurrent=max_concurrent, known=known):
             if r.status != "failed":
                 r.status = "rolled-back"
             log(f"rollback: {r.account_name}/{r.region} -> bundle {digest[:12]}: {r.status}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from fleet.aws import AwsContext, error_code
 
@@ -36,6 +37,16 @@ class StackTarget:
     parameters: dict[str, str] = field(default_factory=dict, hash=False)
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     template_url: str | None = None  # used instead of the body when the body is too large
+    # Per-baseline deployment (fleet.deploy): the baseline, what it waits for in the same account,
+    # parameters still waiting for those outputs, the account they are resolved for, a reason the
+    # account cannot be deployed (an unresolvable value), and the parameters shown masked (NoEcho).
+    baseline: str = ""
+    depends_on: tuple[str, ...] = ()
+    waiting: dict[str, str] = field(default_factory=dict, hash=False)
+    account: Any = field(default=None, hash=False, compare=False)
+    problem: str | None = None
+    masked: tuple[str, ...] = ()
+    on_removal: str = "delete"
 
 
 @dataclass
@@ -94,7 +105,8 @@ def plan(ctx: AwsContext, target: StackTarget, digest: str) -> ChangeSetPlan:
         _wait_gone(ctx, target)
         stack = None
     cs_type = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
-    name, existing = _change_set_slot(cfn, target.stack_name, digest) if stack else (change_set_name(digest), None)
+    name, existing = _change_set_slot(cfn, target.stack_name, digest, target.parameters) if stack else (
+        change_set_name(digest), None)
     if existing is None:
         body = {"TemplateURL": target.template_url} if target.template_url else {
             "TemplateBody": target.template_body}
@@ -213,12 +225,15 @@ def deploy(ctx: AwsContext, target: StackTarget, digest: str, *, wait: bool = Tr
                             "failed", error=_reason(exc), seconds=clock() - started)
 
 
-def _change_set_slot(cfn, stack: str, digest: str) -> tuple[str, dict | None]:
+def _change_set_slot(cfn, stack: str, digest: str, parameters: dict[str, str] | None = None
+                     ) -> tuple[str, dict | None]:
     """The change set name to use for ``digest`` and the reusable change set already under it.
 
-    A change set not yet executed is reused (the plan made it; a retried task finds it). An
-    executed one is history (AWS deletes it; moto keeps it), so the next name is taken. A failed
-    one is deleted and made again: its verdict ("no changes") may be stale.
+    A change set not yet executed is reused (the plan made it; a retried task finds it) unless its
+    parameters differ from ``parameters`` (a dependency's output or an account tag changed since
+    the plan): then it is made again. An executed one is history (AWS deletes it; moto keeps it),
+    so the next name is taken. A failed one is deleted and made again: its verdict ("no changes")
+    may be stale.
     """
     for attempt in range(100):
         name = change_set_name(digest, attempt)
@@ -227,11 +242,44 @@ def _change_set_slot(cfn, stack: str, digest: str) -> tuple[str, dict | None]:
             return name, None
         if existing.get("ExecutionStatus") in {"EXECUTE_COMPLETE", "EXECUTE_FAILED", "OBSOLETE"}:
             continue
-        if existing["Status"] == "FAILED":
+        if existing["Status"] == "FAILED" or not _same_parameters(existing, parameters):
             cfn.delete_change_set(StackName=stack, ChangeSetName=name)
             return name, None
         return name, existing
     raise StackError(f"{stack}: 100 change sets for bundle {digest[:16]} already; delete old ones")
+
+
+def _same_parameters(change_set: dict, parameters: dict[str, str] | None) -> bool:
+    if parameters is None:
+        return True
+    given = {p["ParameterKey"]: p.get("ParameterValue") for p in change_set.get("Parameters") or []}
+    # NoEcho values come back as ****: they cannot be compared, so they do not count as a difference.
+    return all(given.get(k) in (v, "****") for k, v in parameters.items())
+
+
+def stack_parameters_match(stack: dict, parameters: dict[str, str]) -> bool:
+    """The stack runs with these parameter values (NoEcho values, shown as ****, are not compared)."""
+    return _same_parameters(stack, parameters)
+
+
+def delete(ctx: AwsContext, target: StackTarget, *, timeout: float = 3600) -> DeployResult:
+    """Delete one stack and wait until it is gone; never raises for an AWS-side failure."""
+    started = time.time()
+    t = target
+    try:
+        stack = describe_stack(ctx, t)
+        if stack is None:
+            return DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "deleted",
+                                stack_status="DOES_NOT_EXIST", seconds=time.time() - started)
+        ctx.client("cloudformation", t.account_id, t.region).delete_stack(StackName=t.stack_name)
+        _wait_gone(ctx, t, timeout=timeout)
+        return DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "deleted",
+                            stack_status="DELETE_COMPLETE", seconds=time.time() - started)
+    except Exception as exc:  # noqa: BLE001 - one stack that cannot be deleted must not stop the others
+        cause = _failed_resource(ctx, t)
+        return DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "failed",
+                            error=f"{_reason(exc)}" + (f" ({cause})" if cause else ""),
+                            seconds=time.time() - started)
 
 
 def _describe_change_set(cfn, stack: str, name: str) -> dict | None:
@@ -257,6 +305,9 @@ def _wait_change_set(cfn, stack: str, name: str, timeout: float = 600, poll: flo
 def _wait_gone(ctx: AwsContext, target: StackTarget, timeout: float = 900, poll: float = 3.0) -> None:
     deadline = time.time() + timeout
     while (stack := describe_stack(ctx, target)) and stack["StackStatus"] != "DELETE_COMPLETE":
+        if stack["StackStatus"] == "DELETE_FAILED":
+            raise StackError(f"{target.stack_name} in {target.account_id}: DELETE_FAILED: "
+                             f"{stack.get('StackStatusReason') or 'see its events'}")
         if time.time() > deadline:
             raise StackError(f"{target.stack_name} in {target.account_id}: not deleted after {timeout:.0f}s")
         time.sleep(poll)

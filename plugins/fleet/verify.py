@@ -1,7 +1,8 @@
 """Integration tests: read what a stack provisioned back through the services' own APIs.
 
 A stack in CREATE_COMPLETE proves only that CloudFormation is satisfied. These checks ask S3, KMS,
-IAM and SNS directly whether the resources are what the security baseline promises.
+IAM, SNS and EC2 directly whether the resources are what the sample's baselines promise (the
+security baseline, the network baseline); a stack of another baseline gets no service checks.
 """
 
 from __future__ import annotations
@@ -99,6 +100,40 @@ def verify_security_baseline(ctx: AwsContext, deployed: DeployResult) -> list[Ch
         if probe is outputs_present and not ok:
             break  # every later probe needs the outputs
     return checks
+
+
+def verify_network_baseline(ctx: AwsContext, deployed: DeployResult) -> list[Check]:
+    acct, region, out = deployed.account_id, deployed.region, deployed.outputs
+    ec2 = ctx.client("ec2", acct, region)
+
+    def outputs_present() -> str:
+        missing = {"VpcId", "VpcCidr"} - set(out)
+        assert not missing, f"stack outputs missing: {sorted(missing)}"
+        return "all outputs present"
+
+    def vpc_as_configured() -> str:
+        vpc = ec2.describe_vpcs(VpcIds=[out["VpcId"]])["Vpcs"][0]
+        assert vpc["CidrBlock"] == out["VpcCidr"], f"VPC CIDR {vpc['CidrBlock']}, the stack says {out['VpcCidr']}"
+        dns = ec2.describe_vpc_attribute(VpcId=out["VpcId"], Attribute="enableDnsSupport")
+        assert dns["EnableDnsSupport"]["Value"], "DNS support is off"
+        return f"{out['VpcId']} {vpc['CidrBlock']}"
+
+    checks = []
+    for probe in (outputs_present, vpc_as_configured):
+        ok, detail = _check(probe)
+        checks.append(Check(acct, deployed.account_name, region, probe.__name__, ok, detail))
+        if not ok:
+            break
+    return checks
+
+
+# Service checks per baseline stack (fleet-<baseline>).
+CHECKS = {"fleet-security-baseline": verify_security_baseline, "fleet-network": verify_network_baseline}
+
+
+def verify_stack(ctx: AwsContext, deployed: DeployResult) -> list[Check]:
+    check = CHECKS.get(deployed.stack_name)
+    return check(ctx, deployed) if check else []
 
 
 def health(ctx: AwsContext, deployed: DeployResult) -> list[Check]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from fleet import health, rollout, stacks
+from fleet.deploy import deploy_all
 from fleet.ledger import Ledger
 from fleet.org import read_org
 from fleet.stages import environment, prod
@@ -32,8 +33,19 @@ def run(ctx, bundle, *, tolerance=0, deploy=stacks.deploy, rerun_failed_only=Fal
                              try_number=try_number)
 
 
-def statuses(result) -> dict[str, str]:
-    return {r.account_name: r.status for w in result.waves for r in w.results}
+SECURITY, NETWORK = "fleet-security-baseline", "fleet-network"
+PROD = [f"app-prod-0{i}" for i in range(1, 9)]
+
+
+def statuses(result, stack: str = SECURITY) -> dict[str, str]:
+    """Account -> status of one baseline's stack (the sample's security baseline by default)."""
+    return {r.account_name: r.status for w in result.waves for r in w.results if r.stack_name == stack}
+
+
+def first_accounts(targets, n: int) -> list:
+    """The targets of the first ``n`` accounts (each account's baselines together, in dependency order)."""
+    names = list(dict.fromkeys(t.account_name for t in targets))[:n]
+    return [t for t in targets if t.account_name in names]
 
 
 def retention_of(ctx, account_id: str) -> str:
@@ -44,27 +56,31 @@ def retention_of(ctx, account_id: str) -> str:
 def test_first_rollout_creates_then_a_rerun_skips_everything(fleet_ctx, tmp_path):
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
     first = run(fleet_ctx, a)
-    assert not first.halted and set(statuses(first).values()) == {"created"}
-    assert [len(w.results) for w in first.waves] == [1, 1, 6]
+    assert not first.halted and {r.status for w in first.waves for r in w.results} == {"created"}
+    # 9 accounts (Prod's 8 and shared-network, which gets the network baseline only): 1, 2 and 6.
+    assert [len(w.results) for w in first.waves] == [2, 4, 11]
+    assert set(statuses(first, NETWORK)) == {*PROD, "shared-network"} and set(statuses(first)) == set(PROD)
     again = run(fleet_ctx, a, run_id="r2")
-    assert set(statuses(again).values()) == {"skipped"}
+    assert {r.status for w in again.waves for r in w.results} == {"skipped"}
     entries = Ledger(fleet_ctx).scan()
-    assert len(entries) == 8 and {e.last_good_digest for e in entries} == {a.digest}
+    assert len(entries) == 17 and {e.last_good_digest for e in entries} == {a.digest}
+    assert {e.baseline for e in entries} == {"network", "security-baseline"}
 
 
 def test_tolerance_zero_halts_after_the_first_failing_wave_and_rolls_it_back(fleet_ctx, tmp_path):
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
     b = make_bundle(fleet_ctx, tmp_path, "b", "400")
     run(fleet_ctx, a)
-    result = run(fleet_ctx, b, deploy=failing_in({"app-prod-03"}), run_id="rb")
+    result = run(fleet_ctx, b, deploy=failing_in({"app-prod-05"}), run_id="rb")
     assert result.halted
-    assert [w.index for w in result.waves] == [0, 1, 2] and result.waves[-1].failed_accounts == ["app-prod-03"]
-    wave3 = {r.account_name: r for r in result.waves[2].results}
-    assert wave3["app-prod-04"].status == "updated" and wave3["app-prod-03"].status == "failed"
+    assert [w.index for w in result.waves] == [0, 1, 2] and result.waves[-1].failed_accounts == ["app-prod-05"]
+    wave3 = {r.account_name: r for r in result.waves[2].results if r.stack_name == SECURITY}
+    assert wave3["app-prod-04"].status == "updated" and wave3["app-prod-05"].status == "failed"
     # Every account of the failed wave is back on bundle a, the updated ones included.
-    back = {r.account_name: r.status for r in result.waves[2].rolled_back}
-    assert set(back) == {f"app-prod-0{i}" for i in range(3, 9)} and set(back.values()) == {"rolled-back"}
-    for r in result.waves[2].results:
+    back = {(r.account_name, r.stack_name): r.status for r in result.waves[2].rolled_back}
+    assert {n for n, _ in back} == {*(f"app-prod-0{i}" for i in range(4, 9)), "shared-network"}
+    assert set(back.values()) == {"rolled-back"}
+    for r in wave3.values():
         assert retention_of(fleet_ctx, r.account_id) == "365"
     # Earlier waves keep b (their wave passed).
     assert retention_of(fleet_ctx, result.waves[0].results[0].account_id) == "400"
@@ -74,7 +90,7 @@ def test_halt_leaves_later_waves_untouched(fleet_ctx, tmp_path):
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
     result = run(fleet_ctx, a, deploy=failing_in({"app-prod-01"}))
     assert result.halted and len(result.waves) == 1
-    assert result.not_started == [f"app-prod-0{i}" for i in range(2, 9)]
+    assert result.not_started == [f"app-prod-0{i}" for i in range(2, 9)] + ["shared-network"]
     cfn_ids = [r.account_id for r in result.waves[0].results]
     assert stacks.describe_stack(fleet_ctx, stacks.StackTarget(
         cfn_ids[0], "", "us-east-1", "fleet-security-baseline", "")) is None
@@ -95,36 +111,46 @@ def test_rerun_failed_only_deploys_just_the_failures(fleet_ctx, tmp_path):
     assert s["app-prod-04"] == s["app-prod-05"] == "created"
     assert {n for n, v in s.items() if v == "skipped"} == {f"app-prod-0{i}" for i in (1, 2, 3, 6, 7, 8)}
     assert all(e.status in {"created", "skipped"} for e in Ledger(fleet_ctx).scan())
+    assert statuses(again, NETWORK)["app-prod-04"] == "created"  # it failed too, before its dependant
 
 
 def test_a_killed_run_resumes_without_duplicates(fleet_ctx, tmp_path):
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
     waves = prod.waves(fleet_ctx, a)
-    # The killed run got as far as executing three accounts' change sets, and recorded nothing.
-    for t in waves[2][:3]:
-        assert stacks.deploy(fleet_ctx, t, a.digest).status == "created"
+    # The killed run got as far as executing two accounts' change sets (both baselines), and recorded nothing.
+    killed = first_accounts(waves[2], 2)
+    assert {r.status for r in deploy_all(fleet_ctx, killed, a.digest, max_concurrent=4)} == {"created"}
     resumed = run(fleet_ctx, a, run_id="resumed")
-    s = statuses(resumed)
-    assert [s[t.account_name] for t in waves[2][:3]] == ["unchanged"] * 3
-    assert sum(v == "created" for v in s.values()) == 5
+    s = {(r.account_name, r.stack_name): r.status for w in resumed.waves for r in w.results}
+    assert [s[(t.account_name, t.stack_name)] for t in killed] == ["unchanged"] * 4
+    assert sum(v == "created" for v in s.values()) == 17 - 4
     for w in waves:
         for t in w:
             cfn = fleet_ctx.client("cloudformation", t.account_id)
-            assert len(cfn.list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])["StackSummaries"]) == 1
+            done = cfn.list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])["StackSummaries"]
+            assert len(done) == (1 if t.account_name == "shared-network" else 2)
 
 
 def test_plan_on_no_change_is_empty_and_on_a_change_counts_it(fleet_ctx, tmp_path):
     a = make_bundle(fleet_ctx, tmp_path, "a", "365")
     fresh = prod.plan(fleet_ctx, a, run_id="p0")
-    assert not fresh["empty"] and fresh["totals"]["adds"] == 64 and fresh["totals"]["iam_changes"] == 8
+    # A fresh fleet: 9 VPCs to add; each security stack waits for its account's VPC id (pending).
+    assert not fresh["empty"] and fresh["totals"]["adds"] == 9 and fresh["totals"]["iam_changes"] == 0
+    rows = {(r["account_name"], r["baseline"]): r for r in fresh["accounts"]}
+    assert rows[("app-prod-01", "security-baseline")]["status"] == "pending"
+    assert rows[("app-prod-01", "security-baseline")]["action"] == "add"
+    assert "NetworkVpcId are known once network is deployed" in rows[("app-prod-01", "security-baseline")]["reason"]
+    assert rows[("shared-network", "network")]["action"] == "add"
+    assert fresh["actions"]["add"] == 17
     run(fleet_ctx, a)
     same = prod.plan(fleet_ctx, a, run_id="p1")
-    assert same["empty"] and same["auto_approve"] and same["summary"].startswith("8 accounts: 0 change")
+    assert same["empty"] and same["auto_approve"] and same["summary"].startswith("9 accounts: 0 change")
+    assert same["actions"]["unchanged"] == 17
     b = make_bundle(fleet_ctx, tmp_path, "b", "400")
     changed = prod.plan(fleet_ctx, b, run_id="p2")
     assert not changed["empty"] and changed["totals"]["modifies"] >= 8 and changed["totals"]["adds"] == 0
     assert changed["plan_digest"] != same["plan_digest"]
-    assert "8 accounts: 8 change" in changed["summary"]
+    assert "9 accounts: 8 change" in changed["summary"] and changed["actions"]["modify"] == 8
 
 
 def test_bake_breach_on_a_firing_alarm_and_done_after_the_bake_time(fleet_ctx):
@@ -152,12 +178,14 @@ def test_canaries_are_put_back_on_their_last_good_bundle_after_a_bake_breach(fle
                                             run_id=bundle.digest[:8])
         assert not doc["failed_deployments"] and not doc["failed_checks"]
     canaries = started
+    assert sorted((d["account_name"], d["stack_name"]) for d in canaries) == [
+        ("canary-01", NETWORK), ("canary-01", SECURITY), ("canary-02", NETWORK), ("canary-02", SECURITY)]
     assert {retention_of(fleet_ctx, d["account_id"]) for d in canaries} == {"400"}
     back = environment.roll_back(fleet_ctx, b.ref, canaries, "breach", log=lambda *_: None)
-    assert sorted(r["account_name"] for r in back) == ["canary-01", "canary-02"]
+    assert sorted(r["account_name"] for r in back if r["stack_name"] == SECURITY) == ["canary-01", "canary-02"]
     assert {r["status"] for r in back} == {"rolled-back"}
     assert {retention_of(fleet_ctx, d["account_id"]) for d in canaries} == {"365"}
-    entries = {e.account_name: e for e in Ledger(fleet_ctx).scan()}
+    entries = {e.account_name: e for e in Ledger(fleet_ctx).scan() if e.stack_name == SECURITY}
     assert entries["canary-01"].bundle_digest == a.digest and entries["canary-01"].status == "rolled-back"
 
 
@@ -190,22 +218,24 @@ def test_a_retried_try_reports_what_the_lost_try_deployed(fleet_ctx, tmp_path):
     waves = prod.waves(fleet_ctx, a)
     ledger = Ledger(fleet_ctx)
     ledger.ensure_table()
-    # Try 1 finished waves 1 and 2, marked wave 3 as deploying, executed three of its accounts and was lost.
+    # Try 1 finished waves 1 and 2, marked wave 3 as deploying, executed two of its accounts and was lost.
     rollout.run_waves(fleet_ctx, waves[:2], a.digest, max_concurrent=4, failure_tolerance=0, ledger=ledger,
                       run_id="lost", try_number=1, log=lambda *_: None)
     previous = ledger.get_many(f"{t.account_id}#{t.region}#{t.stack_name}" for t in waves[2])
     ledger.mark_deploying(waves[2], a.digest, "lost", 1, previous)
-    for t in waves[2][:3]:
-        assert stacks.deploy(fleet_ctx, t, a.digest).status == "created"
+    lost = first_accounts(waves[2], 2)
+    assert {r.status for r in deploy_all(fleet_ctx, lost, a.digest, max_concurrent=4)} == {"created"}
 
     retry = run(fleet_ctx, a, run_id="lost", try_number=2)
-    by = {r.account_name: (r.status, r.try_number) for w in retry.waves for r in w.results}
-    first_try = [t.account_name for w in waves[:2] for t in w] + [t.account_name for t in waves[2][:3]]
-    assert {by[n] for n in first_try} == {("created", 1)}, by
-    assert {by[t.account_name] for t in waves[2][3:]} == {("created", 2)}, by
-    ledger_says = {e.account_name: (e.status, e.try_number, e.run_id) for e in ledger.scan()}
-    assert {ledger_says[n] for n in first_try} == {("created", 1, "lost")}
-    assert {ledger_says[t.account_name] for t in waves[2][3:]} == {("created", 2, "lost")}
+    key = lambda x: (x.account_name, x.stack_name)  # noqa: E731
+    by = {key(r): (r.status, r.try_number) for w in retry.waves for r in w.results}
+    first_try = [key(t) for w in waves[:2] for t in w] + [key(t) for t in lost]
+    later = [key(t) for t in waves[2] if t not in lost]
+    assert {by[k] for k in first_try} == {("created", 1)}, by
+    assert {by[k] for k in later} == {("created", 2)}, by
+    ledger_says = {key(e): (e.status, e.try_number, e.run_id) for e in ledger.scan()}
+    assert {ledger_says[k] for k in first_try} == {("created", 1, "lost")}
+    assert {ledger_says[k] for k in later} == {("created", 2, "lost")}
     for w in waves:  # every stack created exactly once
         for t in w:
             events = fleet_ctx.client("cloudformation", t.account_id).describe_stack_events(
@@ -214,4 +244,4 @@ def test_a_retried_try_reports_what_the_lost_try_deployed(fleet_ctx, tmp_path):
                     and e["ResourceStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")]
             assert len(done) == 1, (t.account_name, done)
     # Another run finds it all applied: skipped, as before.
-    assert set(statuses(run(fleet_ctx, a, run_id="next", try_number=1)).values()) == {"skipped"}
+    assert {r.status for w in run(fleet_ctx, a, run_id="next", try_number=1).waves for r in w.results} == {"skipped"}

@@ -5,36 +5,53 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fleet import rollout, stacks, verify
+from fleet import params, rollout, stacks, verify
 from fleet.aws import AwsContext
 from fleet.bundle import Bundle, OpenBundle
 from fleet.deploy import baseline_targets, deploy_all
 from fleet.ledger import Ledger, entry_key
-from fleet.org import read_org
+from fleet.config import FleetConfig
+from fleet.org import OrgView, read_org
 
 
-def targets(ctx: AwsContext, bundle: OpenBundle, environment: str, *, only: list[str] | None = None
-            ) -> list[stacks.StackTarget]:
-    """Stack targets of every baseline for an environment's accounts, resolved from the live org."""
+def targets(ctx: AwsContext, bundle: OpenBundle, environment: str, *, only: list[str] | None = None,
+            org: OrgView | None = None) -> list[stacks.StackTarget]:
+    """Stack targets of the baselines for an environment's accounts, resolved from the live org, in
+    dependency order. Beta and gamma get every baseline (they test what prod gets); in prod each
+    baseline goes to its own targets (every prod target when it names none)."""
     fleet = bundle.config
     env = fleet.environments
-    org = read_org(ctx, with_tags=environment == "prod" and bool(env.prod_targets.tags))
-    if environment == "beta":
-        accounts = org.resolve_names(fleet, env.beta_accounts)
-    elif environment == "gamma":
-        accounts = org.resolve_names(fleet, env.gamma_accounts)
+    org = org or read_org(ctx, with_tags=needs_tags(fleet))
+    if environment in ("beta", "gamma"):
+        names = env.beta_accounts if environment == "beta" else env.gamma_accounts
+        accounts = org.resolve_names(fleet, names)
+        per_baseline = {b.name: accounts for b in fleet.baselines}
     else:
-        accounts = org.resolve_targets(fleet, env.prod_targets)
-    if only:
-        accounts = [a for a in accounts if a.name in only or a.id in only]
-    return [t for b in fleet.baselines for t in baseline_targets(fleet, b, accounts, bundle.root)]
+        per_baseline = {b.name: org.resolve_targets(fleet, b.targets or env.prod_targets) for b in fleet.baselines}
+    out = []
+    for b in fleet.deployment_order():
+        chosen = [a for a in per_baseline[b.name] if not only or a.name in only or a.id in only]
+        out += baseline_targets(fleet, b, chosen, bundle.root)
+    return out
+
+
+def needs_tags(fleet: FleetConfig) -> bool:
+    """Whether targets or parameters read account tags (one ListTagsForResource per account)."""
+    if fleet.environments.prod_targets.tags or any(b.targets and b.targets.tags for b in fleet.baselines):
+        return True
+    values = [v for b in fleet.baselines for v in [*b.parameters.values(),
+                                                    *(v for o in b.overrides for v in o.parameters.values())]]
+    return any(r[:2] == ("account", "tags") for v in values for r in params.references(v))
 
 
 def start_deployments(ctx: AwsContext, bundle: OpenBundle, environment: str, *, max_concurrent: int = 10
                       ) -> list[dict]:
     """Plan and execute the change sets without waiting; a sensor waits for the stacks to settle."""
-    results = deploy_all(ctx, targets(ctx, bundle, environment), bundle.digest, max_concurrent=max_concurrent,
-                         deploy=lambda c, t, d: stacks.deploy(c, t, d, wait=False))
+    planned = targets(ctx, bundle, environment)
+    # A stack others depend on is waited for: its outputs are their parameters.
+    needed = {(t.account_id, d) for t in planned for d in t.depends_on}
+    results = deploy_all(ctx, planned, bundle.digest, max_concurrent=max_concurrent,
+                         deploy=lambda c, t, d: stacks.deploy(c, t, d, wait=(t.account_id, t.baseline) in needed))
     return [r.to_dict() for r in results]
 
 
@@ -62,7 +79,7 @@ def integration_tests(ctx: AwsContext, deployments: list[dict], *, health: bool 
     checks = []
     for r in results:
         if r.status != "failed":
-            checks += verify.verify_security_baseline(ctx, r)
+            checks += verify.verify_stack(ctx, r)
         if health:
             checks += verify.health(ctx, r)
     return {"deployments": [r.to_dict() for r in results], "checks": [c.to_dict() for c in checks],

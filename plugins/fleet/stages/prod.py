@@ -6,24 +6,110 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from fleet import approval, rollout, stacks
+from fleet import approval, removal, rollout, stacks
 from fleet import plan as plan_mod
-from fleet.aws import AwsContext
+from fleet.aws import AwsContext, error_code
 from fleet.bundle import OpenBundle
 from fleet.config import FleetConfig
-from fleet.ledger import Ledger
+from fleet.deploy import account_problems, with_outputs
+from fleet.ledger import Entry, Ledger
+from fleet.org import OrgView, read_org
+from fleet.params import ParameterError
+from fleet.stages.environment import needs_tags
 from fleet.stages.environment import targets as env_targets
 
-PLAN_ROW_KEYS = ("account_name", "region", "status", "adds", "modifies", "replacements", "deletions", "iam_changes")
+PLAN_ROW_KEYS = ("account_name", "region", "baseline", "action", "status", "reason", "adds", "modifies",
+                 "replacements", "deletions", "iam_changes")
 
 
-def waves(ctx: AwsContext, bundle: OpenBundle, only: list[str] | None = None) -> list[list[stacks.StackTarget]]:
-    """The prod targets in rollout order, split into the configured waves (by account)."""
+def waves(ctx: AwsContext, bundle: OpenBundle, only: list[str] | None = None,
+          org: OrgView | None = None) -> list[list[stacks.StackTarget]]:
+    """The prod targets in rollout order, split into the configured waves (by account, in name order;
+    within an account its baselines in dependency order)."""
     by_account: dict[str, list[stacks.StackTarget]] = {}
-    for t in env_targets(ctx, bundle, "prod", only=only):
+    for t in env_targets(ctx, bundle, "prod", only=only, org=org):
         by_account.setdefault(t.account_id, []).append(t)
-    account_waves = rollout.plan_waves(list(by_account), bundle.config.environments.waves)
+    ordered = sorted(by_account, key=lambda acct: by_account[acct][0].account_name)
+    account_waves = rollout.plan_waves(ordered, bundle.config.environments.waves)
     return [[t for acct in wave for t in by_account[acct]] for wave in account_waves]
+
+
+def removals(ctx: AwsContext, bundle: OpenBundle, org: OrgView, only: list[str] | None = None) -> list[Entry]:
+    """Ledger entries of stacks no environment wants any more (every beta, gamma and prod target
+    counts as wanted), in deletion order."""
+    wanted = {(t.account_id, t.region, t.stack_name) for env in ("beta", "gamma", "prod")
+              for t in env_targets(ctx, bundle, env, org=org)}
+    return removal.find(bundle.config, org, removal.managed_entries(ctx), wanted, only=only)
+
+
+def plan_targets(ctx: AwsContext, targets: list[stacks.StackTarget], digest: str, *,
+                 max_concurrent: int = 20) -> list[dict]:
+    """The change set of every target, dependencies first: a dependant's parameters read the outputs
+    its dependencies' stacks have now. Its change set waits (``pending``) when a dependency is not
+    deployed yet in that account; it fails (with the reason) when a value cannot be resolved."""
+    blocked = account_problems(targets)
+    rows: dict[int, dict] = {}
+    outputs: dict[tuple[str, str, str], dict[str, str]] = {}
+    kinds: dict[tuple[str, str], set[tuple[str, str]]] = {}  # (account id, baseline) -> {(status, type)}
+
+    def row(i: int) -> dict:
+        t = targets[i]
+        try:
+            if t.account_id in blocked:
+                return _failed_row(t, f"ParameterError: {blocked[t.account_id]} (nothing is deployed in this account)")
+            failed = [d for d in t.depends_on if any(s == "failed" for s, _ in kinds.get((t.account_id, d), ()))]
+            if failed:
+                return _failed_row(t, f"DependencyFailed: {', '.join(failed)} cannot be deployed in this account")
+            not_yet = [d for d in t.depends_on if kinds.get((t.account_id, d), set()) & NOT_DEPLOYED_YET]
+            if not_yet and t.waiting:
+                exists = stacks.describe_stack(ctx, t) is not None
+                return plan_mod.pending(t, exists, f"parameters {', '.join(sorted(t.waiting))} are known once "
+                                                   f"{', '.join(not_yet)} is deployed in this account")
+            return plan_mod.account_changes(stacks.plan(ctx, with_outputs(t, outputs), digest))
+        except ParameterError as exc:
+            return _failed_row(t, f"ParameterError: {t.baseline}: {exc}")
+        except Exception as exc:  # one account that cannot be planned must not hide the others
+            return _failed_row(t, f"{type(exc).__name__}: {exc}")
+
+    dependencies = {d for t in targets for d in t.depends_on}
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(targets) or 1))) as pool:
+        for level in _levels(targets):
+            for i, r in zip(level, pool.map(row, level)):
+                rows[i] = r
+                kinds.setdefault((targets[i].account_id, targets[i].baseline), set()).add((r["status"], r["type"]))
+            # The outputs dependants read: those of the stacks as they are now.
+            needed = [i for i in level if rows[i]["status"] in ("ready", "no-changes")
+                      and rows[i]["type"] == "UPDATE" and targets[i].baseline in dependencies]
+            for i, stack in zip(needed, pool.map(lambda i: stacks.describe_stack(ctx, targets[i]), needed)):
+                if stack is not None:
+                    t = targets[i]
+                    outputs[(t.account_id, t.region, t.baseline)] = {
+                        o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+    return [rows[i] for i in range(len(targets))]
+
+
+# A dependency whose stack does not exist yet: its outputs are known only after the rollout deploys it.
+NOT_DEPLOYED_YET = {("ready", "CREATE"), ("pending", "CREATE")}
+
+
+def _failed_row(t: stacks.StackTarget, reason: str) -> dict:
+    return plan_mod.account_changes(stacks.ChangeSetPlan(t, "", "", "failed", reason=reason))
+
+
+def _levels(targets: list[stacks.StackTarget]) -> list[list[int]]:
+    """Target indexes grouped so every target comes after the baselines it depends on."""
+    depth: dict[str, int] = {}
+    deps = {t.baseline: t.depends_on for t in targets}
+
+    def of(name: str) -> int:
+        if name not in depth:
+            depth[name] = 1 + max((of(d) for d in deps.get(name, ()) if d in deps), default=-1)
+        return depth[name]
+
+    by_level: dict[int, list[int]] = {}
+    for i, t in enumerate(targets):
+        by_level.setdefault(of(t.baseline), []).append(i)
+    return [by_level[k] for k in sorted(by_level)]
 
 
 def wave_settings(fleet: FleetConfig, planned: list[list[stacks.StackTarget]]) -> tuple[list[int], list[int]]:
@@ -42,26 +128,20 @@ def plan(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[st
     The rollout executes these very change sets (they are named after the digest), so what was
     approved is what runs.
     """
-    planned = waves(ctx, bundle, only)
+    org = read_org(ctx, with_tags=needs_tags(bundle.config))
+    planned = waves(ctx, bundle, only, org=org)
     targets = [t for w in planned for t in w]
-
-    def changes_in(t: stacks.StackTarget) -> dict:
-        try:
-            return plan_mod.account_changes(stacks.plan(ctx, t, bundle.digest))
-        except Exception as exc:  # one account that cannot be planned must not hide the others
-            failed = stacks.ChangeSetPlan(t, "", "", "failed", reason=f"{type(exc).__name__}: {exc}")
-            return plan_mod.account_changes(failed)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(targets) or 1))) as pool:
-        rows = list(pool.map(changes_in, targets))
-    doc = plan_mod.aggregate(bundle.digest, rows, [list(dict.fromkeys(t.account_name for t in w)) for w in planned])
+    rows = plan_targets(ctx, targets, bundle.digest, max_concurrent=max_concurrent)
+    gone = removal.plan_rows(ctx, bundle.config, org, removals(ctx, bundle, org, only), max_concurrent=max_concurrent)
+    doc = plan_mod.aggregate(bundle.digest, rows, [list(dict.fromkeys(t.account_name for t in w)) for w in planned],
+                             gone)
     key = f"plans/{approval.safe_key(run_id or bundle.digest)}/plan.json"
     ctx.client("s3").put_object(Bucket=bundle.bucket, Key=key, Body=json.dumps(doc, indent=1).encode(),
                                 ContentType="application/json")
     doc["location"] = f"s3://{bundle.bucket}/{key}"
     doc["auto_approve"] = doc["empty"] and bundle.config.approval.auto_approve_empty_plan
     return {k: v for k, v in doc.items() if k != "accounts"} | {
-        "accounts": [{k: r[k] for k in PLAN_ROW_KEYS} for r in doc["accounts"]]}
+        "accounts": [{k: r.get(k) for k in PLAN_ROW_KEYS} for r in doc["accounts"]]}
 
 
 def approval_settings(bundle: OpenBundle) -> dict:
@@ -98,4 +178,34 @@ def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: 
                                on_wave=on_wave, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
                                open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=log,
                                try_number=try_number)
-    return result.to_dict()
+    out = result.to_dict()
+    if not result.halted:
+        out["removals"] = [r.to_dict() for r in remove_approved(ctx, bundle, run_id, only=only, ledger=ledger,
+                                                                 max_concurrent=max(concurrency), log=log)]
+    return out
+
+
+def approved_removals(ctx: AwsContext, bundle: OpenBundle, run_id: str) -> set[tuple[str, str, str]]:
+    """(account id, region, stack name) of every removal in this run's plan (the plan the approval
+    is bound to); none when the run has no plan."""
+    key = f"plans/{approval.safe_key(run_id or bundle.digest)}/plan.json"
+    try:
+        doc = json.loads(ctx.client("s3").get_object(Bucket=bundle.bucket, Key=key)["Body"].read())
+    except Exception as exc:
+        if error_code(exc) in {"NoSuchKey", "404"}:
+            return set()
+        raise
+    return {(r["account_id"], r["region"], r["stack_name"]) for r in doc.get("accounts", [])
+            if r.get("action") in ("delete", "retain")}
+
+
+def remove_approved(ctx: AwsContext, bundle: OpenBundle, run_id: str, *, only: list[str] | None = None,
+                    ledger: Ledger, max_concurrent: int = 10, log: Callable[[str], None] = print) -> list:
+    """The plan's removals that are still removals now (an account back in its targets since the plan
+    keeps its stacks), in deletion order; nothing the plan did not list is ever deleted."""
+    approved = approved_removals(ctx, bundle, run_id)
+    if not approved:
+        return []
+    org = read_org(ctx, with_tags=needs_tags(bundle.config))
+    todo = [e for e in removals(ctx, bundle, org, only) if (e.account_id, e.region, e.stack_name) in approved]
+    return removal.execute(ctx, bundle.config, todo, ledger, run_id, max_concurrent=max_concurrent, log=log)
