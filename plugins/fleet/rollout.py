@@ -20,7 +20,7 @@ from fleet.bundle import OpenBundle
 from fleet.config import Wave
 from fleet.deploy import baseline_targets, deploy_all, with_outputs
 from fleet.ledger import DEPLOYING, Entry, Ledger, baseline_of_stack, entry_key
-from fleet.org import LiveAccount
+from fleet.org import LiveAccount, read_org
 from fleet.params import ParameterError
 
 # Opens another bundle of the same bucket by digest: how a rollback reaches the last good bundle.
@@ -267,6 +267,9 @@ def roll_back_to_last_good(ctx: AwsContext, targets: Sequence[stacks.StackTarget
             continue
         by_digest.setdefault(good, []).append(t)
     out = []
+    # Parameters are resolved per account again (OU, tags): targets named only by id get the live account.
+    live = {a.id: a for a in read_org(ctx).accounts} if any(
+        t.account is None for ts in by_digest.values() for t in ts) else {}
     for digest, ts in by_digest.items():
         old = open_bundle(digest)
         old_targets = []
@@ -274,7 +277,7 @@ def roll_back_to_last_good(ctx: AwsContext, targets: Sequence[stacks.StackTarget
             baseline = next((b for b in old.config.baselines if b.stack_name == t.stack_name), None)
             if baseline is None:  # the stack was not part of that bundle's baselines
                 continue
-            account = t.account or LiveAccount(t.account_id, t.account_name, "", "ACTIVE", ())
+            account = t.account or live.get(t.account_id) or LiveAccount(t.account_id, t.account_name, "", "ACTIVE", ())
             old_targets += [o for o in baseline_targets(old.config, baseline, [account], old.root)
                             if o.region == t.region]
         # Dependencies that are not put back (no earlier good bundle) keep their outputs: read them there.
