@@ -179,9 +179,10 @@ def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: 
                                open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=log,
                                try_number=try_number)
     out = result.to_dict()
-    if not result.halted:
-        out["removals"] = [r.to_dict() for r in remove_approved(ctx, bundle, run_id, only=only, ledger=ledger,
-                                                                 max_concurrent=max(concurrency), log=log)]
+    # Removals only after every wave passed: a halted rollout leaves them for the next approved plan.
+    out["removals"] = [] if result.halted else [r.to_dict() for r in remove_approved(
+        ctx, bundle, run_id, only=only, ledger=ledger, log=log,
+        max_concurrent=max(concurrency, default=bundle.config.environments.max_concurrent))]
     return out
 
 
