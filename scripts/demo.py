@@ -139,7 +139,7 @@ def pipeline(env: dict, started: float) -> int:
 
 
 NEW_ACCOUNT = {"name": "app-prod-09", "email": "app-prod-09@example.com", "ou": "Prod",
-               "tags": {"tier": "workload", "team": "payments"}}
+               "tags": {"tier": "workload", "team": "payments", "vpc_cidr": "10.109.0.0/16"}}
 
 
 def vend(env: dict) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from fleet import stacks
 from fleet.aws import AwsContext, error_code
 from fleet.config import FleetConfig
-from fleet.deploy import baseline_targets
+from fleet.deploy import baseline_targets, deploy_all
 from fleet.org import LiveAccount
 
 SCP = "SERVICE_CONTROL_POLICY"
@@ -206,18 +206,37 @@ def enable_services(ctx: AwsContext, fleet: FleetConfig, account_id: str) -> lis
 
 
 def deploy_baselines(ctx: AwsContext, fleet: FleetConfig, account: LiveAccount) -> list[Step]:
+    """The baselines this account gets, as the pipeline would deploy them, in dependency order with
+    its own parameters: those whose targets include it (a baseline without targets: the prod
+    targets), or every baseline for a beta or gamma account."""
+    targets = [t for b in fleet.deployment_order() if _targets_account(fleet, b, account)
+               for t in baseline_targets(fleet, b, [account], fleet.root)]
+
+    def deploy(c: AwsContext, target: stacks.StackTarget, _digest: str) -> stacks.DeployResult:
+        # The digest of what this stack gets (parameters resolved), so a repeat finds it unchanged.
+        digest = hashlib.sha256(json.dumps([target.template_body, target.parameters, target.tags],
+                                           sort_keys=True).encode()).hexdigest()
+        return stacks.deploy(c, target, digest)
+
     steps = []
-    for baseline in fleet.baselines:
-        for target in baseline_targets(fleet, baseline, [account], fleet.root):
-            digest = hashlib.sha256(json.dumps([target.template_body, target.parameters, target.tags],
-                                               sort_keys=True).encode()).hexdigest()
-            result = stacks.deploy(ctx, target, digest)
-            if result.status == "failed":
-                raise SetupError(f"baseline {baseline.name} in {account.name} ({account.id}) {target.region}: "
-                                 f"{result.error}")
-            steps.append(Step(f"baseline:{baseline.name}:{target.region}",
-                              "already" if result.status == "unchanged" else "done", result.status))
+    for target, result in zip(targets, deploy_all(ctx, targets, "", max_concurrent=4, deploy=deploy)):
+        if result.status == "failed":
+            raise SetupError(f"baseline {target.baseline} in {account.name} ({account.id}) {target.region}: "
+                             f"{result.error}")
+        steps.append(Step(f"baseline:{target.baseline}:{target.region}",
+                          "already" if result.status == "unchanged" else "done", result.status))
     return steps
+
+
+def _targets_account(fleet: FleetConfig, baseline, account: LiveAccount) -> bool:
+    env = fleet.environments
+    if account.name in (*env.beta_accounts, *env.gamma_accounts):
+        return True
+    t = baseline.targets or env.prod_targets
+    if account.name in t.exclude_accounts:
+        return False
+    return bool(set(t.ous) & set(account.ou_path) or account.name in t.accounts
+                or (t.tags and all(account.tags.get(k) == v for k, v in t.tags.items())))
 
 
 def setup_account(ctx: AwsContext, fleet: FleetConfig, *, name: str, email: str, ou: str, tags: dict[str, str],
@@ -226,5 +245,6 @@ def setup_account(ctx: AwsContext, fleet: FleetConfig, *, name: str, email: str,
     steps = [place(ctx, account_id, ou), tag(ctx, account_id, tags),
              attach_scps(ctx, account_id, fleet.root, fleet.guardrails.scps)]
     steps += enable_services(ctx, fleet, account_id)
-    steps += deploy_baselines(ctx, fleet, LiveAccount(account_id, name, email, "ACTIVE", (ou,), dict(tags)))
+    path = fleet.ou_paths().get(ou, (ou,))  # nested OUs: a target OU above the account's counts
+    steps += deploy_baselines(ctx, fleet, LiveAccount(account_id, name, email, "ACTIVE", path, dict(tags)))
     return steps

@@ -26,7 +26,7 @@ REALISTIC_FAST = {  # the realistic profile's states, shorter
                       "role_assumable_after_seconds": 0.6, "regions_answer_after_seconds": 0.6},
     "cloudformation": {"in_progress_seconds": 0.5},
 }
-NEW = [{"name": "new-a", "email": "new-a@example.com", "ou": "Prod", "tags": {"team": "a"}},
+NEW = [{"name": "new-a", "email": "new-a@example.com", "ou": "Prod", "tags": {"team": "a", "vpc_cidr": "10.201.0.0/16"}},
        {"name": "new-b", "email": "new-b@example.com", "ou": "Beta"}]
 EXISTING = {"name": "audit", "email": "audit@example.com", "ou": "Security", "tags": {"tier": "core"}}
 TAKEN = {"name": "dup", "email": "taken@example.com", "ou": "Prod"}

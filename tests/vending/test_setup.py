@@ -24,6 +24,9 @@ def new_account(ctx, name):
     return state.account_id
 
 
+TAGS = {"tier": "workload", "team": "new", "vpc_cidr": "10.202.0.0/16"}
+
+
 def test_setup_makes_the_account_a_fleet_member_and_a_second_run_changes_nothing(seeded_fleet):
     ctx = seeded_fleet
     fleet = load_config(REPO_FLEET)
@@ -31,19 +34,22 @@ def test_setup_makes_the_account_a_fleet_member_and_a_second_run_changes_nothing
     account_id = new_account(ctx, name)
     org = ctx.client("organizations")
     steps = account_setup.setup_account(ctx, fleet, name=name, email=f"{name}@example.com", ou="Prod",
-                                        tags={"tier": "workload", "team": "new"}, account_id=account_id)
+                                        tags=TAGS, account_id=account_id)
     by_step = {s.step: s.status for s in steps}
     assert by_step["ou"] == "done" and by_step["tags"] == "done" and by_step["scps"] == "done"
     for region in fleet.organization.regions:
         for service in ("guardduty", "securityhub", "macie"):
             assert by_step[f"{service}:{region}"] == "done", (service, region)
+    # Prod gets the network first (its VPC from the account's tag), then the security baseline reading it.
+    assert [s.step for s in steps if s.step.startswith("baseline:")] == [
+        "baseline:network:us-east-1", "baseline:security-baseline:us-east-1"]
     assert by_step["baseline:security-baseline:us-east-1"] == "done"
 
     # What AWS now says, read back through the services' own APIs.
     parent = org.list_parents(ChildId=account_id)["Parents"][0]["Id"]
     assert org.describe_organizational_unit(OrganizationalUnitId=parent)["OrganizationalUnit"]["Name"] == "Prod"
     tags = {t["Key"]: t["Value"] for t in org.list_tags_for_resource(ResourceId=account_id)["Tags"]}
-    assert tags == {"tier": "workload", "team": "new"}
+    assert tags == TAGS
     attached = [p["Name"] for p in org.list_policies_for_target(TargetId=account_id,
                                                                  Filter="SERVICE_CONTROL_POLICY")["Policies"]]
     assert "deny-leave-organization" in attached
@@ -55,9 +61,12 @@ def test_setup_makes_the_account_a_fleet_member_and_a_second_run_changes_nothing
         assert ctx.client("macie2", account_id, region).get_macie_session()["status"] == "ENABLED"
     stack = ctx.client("cloudformation", account_id).describe_stacks(StackName="fleet-security-baseline")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
+    vpc = ctx.client("ec2", account_id).describe_vpcs(Filters=[{"Name": "tag:fleet:baseline", "Values": ["network"]}])
+    assert [v["CidrBlock"] for v in vpc["Vpcs"]] == ["10.202.0.0/16"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["NetworkVpcId"] == vpc["Vpcs"][0]["VpcId"]
 
     again = account_setup.setup_account(ctx, fleet, name=name, email=f"{name}@example.com", ou="Prod",
-                                        tags={"tier": "workload", "team": "new"}, account_id=account_id)
+                                        tags=TAGS, account_id=account_id)
     assert {s.status for s in again} == {"already"}, [s for s in again if s.status != "already"]
 
 

@@ -47,7 +47,8 @@ def test_throttling_at_30_percent_still_completes_every_request(vending_env, ven
     # second under random throttling), which is why the guardrail services are left out.
     services = ["organizations", "sts", "cloudformation"]
     behaviour({"seed": 11, "throttling": [{"service": s, "rate": 0.3} for s in services]})
-    accounts = [{"name": f"busy-{i}", "email": f"busy-{i}@example.com", "ou": "Prod"} for i in range(2)]
+    accounts = [{"name": f"busy-{i}", "email": f"busy-{i}@example.com", "ou": "Prod",
+                 "tags": {"vpc_cidr": f"10.21{i}.0.0/16"}} for i in range(2)]  # Prod's network baseline reads it
     # Any other exception than a verdict (a throttling error the retry policy let through) fails
     # this test: no task retry absorbs it here.
     out = vend(vending_dag, {"accounts": accounts, "poll_seconds": 0.3})
