@@ -18,7 +18,7 @@ from fleet.accounts import OUTCOMES
 from fleet.aws import AwsContext, error_code
 from fleet.config import FleetConfig
 from fleet.ledger import TABLE as LEDGER_TABLE
-from fleet.ledger import Entry, Ledger
+from fleet.ledger import Entry, Ledger, baseline_of_stack
 from fleet.report import safe_key
 from fleet.vending_log import TABLE as REQUESTS_TABLE
 
@@ -186,17 +186,25 @@ class FleetView:
 
 def current_digest(entries: list[Entry]) -> str | None:
     """The bundle of the latest rollout: the digest of the most recently written successful entry."""
-    good = [e for e in entries if e.ok and e.bundle_digest]
+    good = [e for e in entries if e.ok and e.bundle_digest]  # deleted / retained stacks are not ok
     return max(good, key=lambda e: e.updated_at).bundle_digest if good else None
 
 
 def account_state(entries: list[Entry], current: str | None, drifted: set[tuple[str, str, str]]) -> dict:
-    """An account's status from its ledger entries (one per stack and region) and the drift report."""
-    stacks = [{"stack_name": e.stack_name, "region": e.region, "bundle_digest": e.bundle_digest,
+    """An account's status from its ledger entries (one per stack and region) and the drift report.
+    Stacks the pipeline no longer manages (deleted, retained) are listed but do not decide the status."""
+    removed = [e for e in entries if not e.managed]
+    entries = [e for e in entries if e.managed]
+    stacks = [{"stack_name": e.stack_name, "baseline": e.baseline or baseline_of_stack(e.stack_name),
+               "region": e.region, "bundle_digest": e.bundle_digest,
                "status": e.status, "error": e.error, "run_id": e.run_id, "updated_at": e.updated_at,
                "last_good_digest": e.last_good_digest,
                "drifted": (e.account_id, e.region, e.stack_name) in drifted}
               for e in sorted(entries, key=lambda e: (e.stack_name, e.region))]
+    stacks += [{"stack_name": e.stack_name, "baseline": e.baseline or baseline_of_stack(e.stack_name),
+                "region": e.region, "bundle_digest": e.bundle_digest, "status": e.status, "error": e.error,
+                "run_id": e.run_id, "updated_at": e.updated_at, "last_good_digest": e.last_good_digest,
+                "drifted": False} for e in sorted(removed, key=lambda e: (e.stack_name, e.region))]
     if not entries:
         status = "never_deployed"
     elif any(not e.ok for e in entries):

@@ -83,6 +83,7 @@ def test_accounts_json_and_page_for_a_logged_in_user(api, fleet):
     assert row["status"] == "in_sync" and row["bundle_digest"] == "d" * 64 and row["last_run_id"] == "run-9"
     assert set(row) >= {"account_id", "name", "ou", "tags", "status", "bundle_digest", "last_run_id",
                         "last_good_digest", "stacks"}
+    assert [st["baseline"] for st in row["stacks"]] == ["security-baseline"]  # the per-stack detail names it
     assert client.get("/fleet/api/accounts?status=in_sync", headers=auth).json()["counts"]["in_sync"] == 1
     bad = client.get("/fleet/api/accounts?status=green", headers=auth)
     assert bad.status_code == 422 and "in_sync" in bad.json()["detail"]

@@ -26,9 +26,17 @@ def entry(status="created", digest=NEW, updated="2026-11-30T10:00:00+00:00", sta
     ([entry(digest=OLD)], set(), "behind"),
     ([entry(), entry(status="failed", stack="fleet-other")], set(), "failed"),
     ([entry()], {("111111111111", "us-east-1", "fleet-security-baseline")}, "drifted"),
+    # Stacks no longer managed (deleted after an approved plan, retained) do not decide the status.
+    ([entry(), entry(status="deleted", digest=OLD, stack="fleet-network")], set(), "in_sync"),
+    ([entry(status="retained", digest=OLD)], set(), "never_deployed"),
 ])
 def test_account_status(entries, drifted, expected):
     assert fleetview.account_state(entries, NEW, drifted)["status"] == expected
+
+
+def test_each_stack_names_its_baseline_and_removed_stacks_are_listed_as_such():
+    rows = fleetview.account_state([entry(), entry(status="retained", stack="fleet-network")], NEW, set())["stacks"]
+    assert [(r["baseline"], r["status"]) for r in rows] == [("security-baseline", "created"), ("network", "retained")]
 
 
 def test_the_current_bundle_is_the_latest_successful_deployment():

@@ -23,7 +23,7 @@ th{background:#f3f4f6}.muted{color:#6b7280}.mono{font-family:ui-monospace,monosp
 .count b{display:block;font-size:1.4rem}.count.on{outline:2px solid #2563eb}
 .s-in_sync,.s-success,.s-succeeded,.s-created,.s-existed,.s-IN_SYNC{color:#15803d}
 .s-failed,.s-halted,.s-DRIFTED,.s-drifted,.s-UNKNOWN{color:#b91c1c;font-weight:600}
-.s-behind,.s-never_deployed,.s-in_progress,.s-incomplete{color:#b45309}
+.s-behind,.s-never_deployed,.s-in_progress,.s-incomplete,.s-delete,.s-replace,.s-pending{color:#b45309}
 form{margin:.6rem 0}
 """
 
@@ -72,7 +72,8 @@ def fleet_page(*, accounts: dict, rollout: dict | None, approvals: list[dict], v
     account_rows = [[e(a["name"]), f"<span class=mono>{e(a['account_id'])}</span>", e(a["ou"] or "-"),
                      e(", ".join(f"{k}={v}" for k, v in sorted(a["tags"].items()))), _s(a["status"]),
                      _short(a["bundle_digest"]), _run_link(a["last_run_id"]), _short(a["last_good_digest"]),
-                     "<br>".join(f"{e(st['stack_name'])} {e(st['region'])} {_short(st['bundle_digest'])} "
+                     "<br>".join(f"{e(st.get('baseline') or st['stack_name'])} {e(st['region'])} "
+                                 f"{_short(st['bundle_digest'])} "
                                  f"{_s(st['status'])}" + (" <b class=s-drifted>drifted</b>" if st["drifted"] else "")
                                  + (f" <span class=muted>{e(st['error'])}</span>" if st.get("error") else "")
                                  for st in a["stacks"])] for a in accounts["accounts"]]
@@ -154,11 +155,15 @@ def run_page(report: dict, *, plan: dict | None, approval: dict | None) -> str:
     body.append("<h2 id=plan>Prod plan</h2>")
     if plan:
         body.append(f"<p>{e(plan.get('summary', ''))}</p>")
-        body.append(_table(["account", "region", "stack", "status", "adds", "modifies", "replacements", "deletions",
-                            "IAM"],
-                           [[e(r.get("account_name", "")), e(r.get("region", "")), e(r.get("stack_name", "")),
-                             _s(r.get("status")), *(str(r.get(k, "")) for k in
-                                                     ("adds", "modifies", "replacements", "deletions", "iam_changes"))]
+        body.append(_table(["account", "region", "baseline", "action", "adds", "modifies", "replacements",
+                            "deletions", "IAM", "parameters", "why"],
+                           [[e(r.get("account_name", "")), e(r.get("region", "")),
+                             e(r.get("baseline") or r.get("stack_name", "")), _s(r.get("action") or r.get("status")),
+                             *(str(r.get(k, "")) for k in
+                               ("adds", "modifies", "replacements", "deletions", "iam_changes")),
+                             "<span class=mono>" + e(", ".join(f"{k}={v}" for k, v in
+                                                              (r.get("parameters") or {}).items())) + "</span>",
+                             e(r.get("reason") or "")]
                             for r in plan.get("accounts", [])], "no account in the plan"))
     else:
         body.append("<p class=muted>no prod plan for this run</p>")
