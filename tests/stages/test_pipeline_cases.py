@@ -67,6 +67,11 @@ def prod_names() -> list[str]:
     return [a.name for a in FLEET.accounts_under(["Prod"])]
 
 
+def planned_names() -> list[str]:
+    """Every account prod deploys to: the Prod OU, and shared-network (the network baseline's Infrastructure)."""
+    return [*prod_names(), "shared-network"]
+
+
 def s3_json(ctx, bucket: str, key: str) -> dict:
     return json.loads(ctx.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
@@ -115,9 +120,12 @@ def test_dry_run_makes_the_plan_and_deploys_nothing(ctx, dag):
     assert dag.get_task("prod.plan").trigger_rule == "none_failed"
     pctx = context_from_settings("aws_default", settings)
     plan = prod_stage.plan(pctx, Bundle.from_dict(bundle).open(pctx), run_id=RUN_ID)
-    assert plan["summary"].startswith("8 accounts: 8 change") and not plan["empty"]
-    assert {r["account_name"] for r in plan["accounts"]} == set(prod_names())
-    assert all(r["adds"] == 8 and r["iam_changes"] == 1 for r in plan["accounts"])
+    assert plan["summary"].startswith("9 accounts: 9 change") and not plan["empty"]
+    assert {r["account_name"] for r in plan["accounts"]} == set(planned_names())
+    # Per baseline: a VPC to add everywhere; the security stacks wait for their account's VPC id.
+    assert all(r["adds"] == 1 and r["action"] == "add" for r in plan["accounts"] if r["baseline"] == "network")
+    assert all(r["status"] == "pending" and r["action"] == "add" for r in plan["accounts"]
+               if r["baseline"] == "security-baseline")
     stored = s3_json(ctx, settings["bucket"], plan["location"].split(f"{settings['bucket']}/", 1)[1])
     assert stored["summary"] == plan["summary"]
     # Then nothing asks for approval, and the rollout (and so the catalog after it) does not deploy.
@@ -198,6 +206,6 @@ def test_a_failing_first_wave_halts_the_rollout_and_the_report_names_every_accou
     assert written["location"].endswith(key)
     doc = s3_json(ctx, settings["bucket"], key)
     prod = {row["account"]: row for row in doc["stages"]["prod"]["accounts"]}
-    assert set(prod) == set(prod_names())
+    assert set(prod) == set(planned_names())
     assert prod["app-prod-01"]["status"] == "failed" and "fleet-audit" in prod["app-prod-01"]["detail"]
-    assert {prod[n]["status"] for n in prod_names()[1:]} == {"not started"}
+    assert {prod[n]["status"] for n in planned_names()[1:]} == {"not started"}
