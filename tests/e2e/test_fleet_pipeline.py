@@ -38,11 +38,11 @@ def accounts_by_name() -> dict[str, str]:
     return {a.name: a.id for a in read_org(ctx(), with_tags=False).accounts}
 
 
-def stack(account_id: str) -> dict | None:
+def stack(account_id: str, name: str = STACK) -> dict | None:
     """The baseline stack as deployed; a planned-only stack (REVIEW_IN_PROGRESS) counts as none."""
     cfn = ctx().client("cloudformation", account_id)
     try:
-        found = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        found = cfn.describe_stacks(StackName=name)["Stacks"][0]
     except cfn.exceptions.ClientError:
         return None
     return None if found["StackStatus"] == "REVIEW_IN_PROGRESS" else found
@@ -78,9 +78,14 @@ def test_pipeline_end_to_end_then_idempotent_rerun(fleet_env, fleet_dag, tmp_pat
         assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == out["KeyArn"]
         assert s3.get_bucket_versioning(Bucket=out["AuditBucketName"])["Status"] == "Enabled"
         assert all(s3.get_public_access_block(Bucket=out["AuditBucketName"])["PublicAccessBlockConfiguration"].values())
-    # accounts outside the environments are never touched
+        # The network baseline first, its VPC id read by the security baseline in the same account.
+        net = stack(ids[name], "fleet-network")
+        vpc_id = next(o["OutputValue"] for o in net["Outputs"] if o["OutputKey"] == "VpcId")
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in s["Parameters"]}["NetworkVpcId"] == vpc_id, name
+    # accounts outside the environments are never touched; shared-network gets the network only
     for name in ("audit", "log-archive", "shared-network"):
         assert stack(ids[name]) is None, name
+    assert stack(ids["audit"], "fleet-network") is None and stack(ids["shared-network"], "fleet-network")
     versions = catalog_versions()
     assert len(versions) == 1
     snap = source.snapshot(conf["fleet_repo"])
