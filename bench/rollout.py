@@ -3,9 +3,12 @@
 Seeds N prod accounts (default 1,000) in a local AWS that runs in its own process, then measures,
 in one run:
   full    the rollout task's work (fleet.stages.prod.run_rollout): targets from the live org, waves
-          (1 account, 25 %, 100 %), change sets, the DynamoDB ledger, max_concurrent threads
-  bare    a plain boto3 script making the same calls per account (assume role, create change set,
-          wait, execute, wait) with a thread pool of the same size and no waves, ledger or report
+          (1 account, 25 %, 100 %), change sets, the DynamoDB ledger, max_concurrent threads; the
+          sample's two baselines per account, the security baseline after the network baseline
+          whose VpcId output it reads (the VPC's CIDR from each account's vpc_cidr tag)
+  bare    a plain boto3 script making the same calls per account (assume role, then per baseline in
+          order: create change set, wait, execute, wait, the network's output passed on) with a
+          thread pool of the same size and no waves, ledger or report
   noop    the rollout again with the same bundle (the ledger skips every account)
 It prints the peak memory of this process (it plays the Airflow worker) and of local AWS.
 The last line reads `rollout ratio=<full/bare> noop=<noop/full>`.
@@ -49,9 +52,14 @@ def fleet_repo(n: int, concurrency: int, where: Path, bare: bool = True) -> Path
     cfg = yaml.safe_load((repo / "fleet.yaml").read_text())
     keep = [a for a in cfg["accounts"] if a["ou"] != "Prod"]
     made = [{"name": f"{ou.lower()}-{i:04d}", "email": f"{ou.lower()}-{i:04d}@example.com", "ou": ou,
-             "tags": {"tier": "workload"}} for ou in ("Prod", "Bare")[:2 if bare else 1] for i in range(n)]
+             "tags": {"tier": "workload", "vpc_cidr": f"10.{i // 256}.{i % 256}.0/24"}}
+            for ou in ("Prod", "Bare")[:2 if bare else 1] for i in range(n)]
     next(o for o in cfg["ous"] if o["name"] == "Workloads")["children"].append({"name": "Bare"})
     cfg["accounts"] = keep + made
+    for b in cfg["baselines"]:  # the sample's per-account override, on one of the generated accounts
+        for override in b.get("overrides") or []:
+            if override.get("accounts"):
+                override["accounts"] = ["prod-0000"]
     cfg["environments"]["prod"]["max_concurrent"] = concurrency
     (repo / "fleet.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return repo
@@ -67,31 +75,39 @@ def rss_mb(pid: int | None = None) -> float:
     return 0.0
 
 
-def bare_rollout(endpoint: str, account_ids: list[str], template: str, params: dict, concurrency: int) -> None:
-    """What a careful engineer would script by hand: the same calls, a thread pool, nothing else."""
+def bare_rollout(endpoint: str, accounts: list[tuple[str, str]], network: str, security: str, params: dict,
+                 concurrency: int) -> None:
+    """What a careful engineer would script by hand: the same calls, a thread pool, nothing else.
+    ``accounts``: (id, VPC CIDR); per account the network stack, then the security stack with its VpcId."""
     cfg = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=concurrency + 4)
     sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", config=cfg)
 
-    def one(account: str) -> str:
-        c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+    def stack(cfn, name: str, template: str, values: dict) -> dict:
+        cfn.create_change_set(StackName=name, ChangeSetName="bare", ChangeSetType="CREATE",
+                              TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
+                              Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()])
+        while cfn.describe_change_set(StackName=name, ChangeSetName="bare")["Status"] not in {
+                "CREATE_COMPLETE", "FAILED"}:
+            time.sleep(1)
+        cfn.execute_change_set(StackName=name, ChangeSetName="bare")
+        while (s := cfn.describe_stacks(StackName=name)["Stacks"][0])["StackStatus"].endswith("_IN_PROGRESS"):
+            time.sleep(1)
+        return s
+
+    def one(account: tuple[str, str]) -> str:
+        c = sts.assume_role(RoleArn=f"arn:aws:iam::{account[0]}:role/OrganizationAccountAccessRole",
                             RoleSessionName="bare")["Credentials"]
         cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1", config=cfg,
                            aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
                            aws_session_token=c["SessionToken"])
-        cfn.create_change_set(StackName="bare-security-baseline", ChangeSetName="bare", ChangeSetType="CREATE",
-                              TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
-                              Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
-        while cfn.describe_change_set(StackName="bare-security-baseline", ChangeSetName="bare")["Status"] not in {
-                "CREATE_COMPLETE", "FAILED"}:
-            time.sleep(1)
-        cfn.execute_change_set(StackName="bare-security-baseline", ChangeSetName="bare")
-        while (s := cfn.describe_stacks(StackName="bare-security-baseline")["Stacks"][0]["StackStatus"]).endswith(
-                "_IN_PROGRESS"):
-            time.sleep(1)
-        return s
+        net = stack(cfn, "bare-network", network, {"VpcCidr": account[1]})
+        if net["StackStatus"] != "CREATE_COMPLETE":
+            return net["StackStatus"]
+        vpc = next(o["OutputValue"] for o in net["Outputs"] if o["OutputKey"] == "VpcId")
+        return stack(cfn, "bare-security-baseline", security, {**params, "NetworkVpcId": vpc})["StackStatus"]
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        states = list(pool.map(one, account_ids))
+        states = list(pool.map(one, accounts))
     bad = [s for s in states if s != "CREATE_COMPLETE"]
     if bad:
         raise SystemExit(f"bare rollout: {len(bad)} stacks not complete: {bad[:3]}")
@@ -138,24 +154,27 @@ def main() -> int:
         t = time.time()
         full = prod.run_rollout(ctx, bundle, run_id="bench-full", log=lambda *_: None)
         full_s = time.time() - t
+        # Two stacks per prod account, and the network in shared-network (Infrastructure).
+        stacks_expected = 2 * args.accounts + 1
         done = sum(r["status"] == "created" for w in full["waves"] for r in w["results"])
-        assert done == args.accounts and not full["halted"], f"pipeline rollout: {done} created"
+        assert done == stacks_expected and not full["halted"], f"pipeline rollout: {done} created"
 
         peak_after_rollout = rss_mb()
         bare_s = None
         if not args.skip_bare:
-            bare_ids = [a.id for a in read_org(ctx, with_tags=False).accounts if a.ou == "Bare"]
-            body = (bundle.root / bundle.config.baselines[0].template).read_text()
+            bare = [(a.id, a.tags["vpc_cidr"]) for a in read_org(ctx).accounts if a.ou == "Bare"]
+            network, security = ((bundle.root / bundle.config.baseline(name).template).read_text()
+                                 for name in ("network", "security-baseline"))
             params = {"ManagementAccountId": "123456789012", "AlertEmail": "", "RetentionDays": "365"}
             t = time.time()
-            bare_rollout(endpoint, bare_ids, body, params, args.concurrency)
+            bare_rollout(endpoint, bare, network, security, params, args.concurrency)
             bare_s = time.time() - t
 
         t = time.time()
         noop = prod.run_rollout(ctx, bundle, run_id="bench-noop", log=lambda *_: None)
         noop_s = time.time() - t
         skipped = sum(r["status"] == "skipped" for w in noop["waves"] for r in w["results"])
-        assert skipped == args.accounts, f"no-op rerun skipped only {skipped}"
+        assert skipped == stacks_expected, f"no-op rerun skipped only {skipped}"
 
         import json
 
