@@ -105,7 +105,9 @@ def detect_fleet(ctx: AwsContext, fleet: FleetConfig, *, max_concurrent: int = 2
         r["baseline"] = baseline_of.get(r["stack_name"])
     rows.sort(key=lambda r: (STATUSES.index(r["status"]), r["account_name"], r["region"], r["stack_name"]))
     counts = {s.lower(): sum(r["status"] == s for r in rows) for s in STATUSES}
-    summary = {"stacks": len(rows), **counts, "accounts_without_stack": len(found) - len(rows),
+    # Accounts with no baseline stack at all (a baseline that targets only some accounts is absent elsewhere).
+    without = len({t.account_id for t in found} - {r["account_id"] for r in rows})
+    summary = {"stacks": len(rows), **counts, "accounts_without_stack": without,
                "drifted_resources": sum(len(r["resources"]) for r in rows),
                "text": (f"{len(rows)} baseline stacks: {counts['drifted']} drifted, {counts['in_sync']} in sync, "
                         f"{counts['unknown']} could not be checked")}
