@@ -13,7 +13,7 @@ from fleet.bundle import OpenBundle
 from fleet.config import FleetConfig
 from fleet.deploy import account_problems, with_outputs
 from fleet.ledger import Entry, Ledger
-from fleet.org import OrgView, read_org
+from fleet.org import OrgView, TargetError, read_org
 from fleet.params import ParameterError
 from fleet.stages.environment import needs_tags
 from fleet.stages.environment import targets as env_targets
@@ -37,8 +37,14 @@ def waves(ctx: AwsContext, bundle: OpenBundle, only: list[str] | None = None,
 def removals(ctx: AwsContext, bundle: OpenBundle, org: OrgView, only: list[str] | None = None) -> list[Entry]:
     """Ledger entries of stacks no environment wants any more (every beta, gamma and prod target
     counts as wanted), in deletion order."""
-    wanted = {(t.account_id, t.region, t.stack_name) for env in ("beta", "gamma", "prod")
-              for t in env_targets(ctx, bundle, env, org=org)}
+    wanted: set[tuple[str, str, str]] = set()
+    for env in ("beta", "gamma", "prod"):
+        try:
+            wanted |= {(t.account_id, t.region, t.stack_name) for t in env_targets(ctx, bundle, env, org=org)}
+        except TargetError:
+            if env == "prod":  # never guess: without the prod targets every prod stack would look removed
+                raise
+            continue  # a beta or gamma account not in the organization holds no stack to keep
     return removal.find(bundle.config, org, removal.managed_entries(ctx), wanted, only=only)
 
 
