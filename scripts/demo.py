@@ -176,7 +176,8 @@ def approve_when_asked(env: dict, dag_run: subprocess.Popen, timeout: float = 60
 
 
 def fetch_report(env: dict, run_id: str) -> str | None:
-    out = run([str(BIN / "fleet"), "report", run_id], env, capture_output=True, text=True)
+    # --plan: the approved plan per account and baseline (their order, the resolved parameters).
+    out = run([str(BIN / "fleet"), "report", run_id, "--plan"], env, capture_output=True, text=True)
     return out.stdout.strip() if out.returncode == 0 else out.stderr.strip()
 
 

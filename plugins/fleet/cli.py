@@ -126,6 +126,11 @@ def cmd_report(args) -> int:
         print(report.to_html(doc))
     else:
         print(report.to_text(doc))
+        if args.plan:
+            from fleet import plan
+
+            planned = store.get(f"plans/{approval.safe_key(args.run_id)}/plan.json")
+            print("\n" + (plan.to_text(planned) if planned else "no prod plan for this run"))
         print(f"\nreport: s3://{store.bucket}/reports/{approval.safe_key(args.run_id)}/report.json (and .html)")
     return 0
 
@@ -190,6 +195,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("run_id")
     r.add_argument("--config", default=str(DEFAULT_CONFIG))
     r.add_argument("--format", choices=["text", "json", "html"], default="text")
+    r.add_argument("--plan", action="store_true",
+                   help="also the prod plan per account and baseline: order, action, resolved parameters")
     r.set_defaults(func=cmd_report)
 
     ac = sub.add_parser("accounts", help="list account requests and their outcomes (account_vending)")

@@ -97,3 +97,17 @@ def aggregate(bundle_digest: str, rows: list[dict], waves: list[list[str]], remo
             "bundle_digest": bundle_digest, "summary": summary, "empty": not changing and not failed,
             "failed": len(failed), "totals": totals, "actions": {a: actions[a] for a in ACTIONS},
             "removals": len(removals), "waves": waves, "accounts": rows}
+
+
+def to_text(doc: dict) -> str:
+    """The plan per account and baseline, in deployment order (removals last, in deletion order):
+    what the approver reads, with the resolved parameters (NoEcho ones masked) and why."""
+    lines = [f"prod plan: {doc['summary']}", "",
+             f"{'account':<16}{'region':<11}{'baseline':<20}{'action':<11}parameters / why"]
+    for r in doc.get("accounts", []):
+        detail = ", ".join(f"{k}={v}" for k, v in (r.get("parameters") or {}).items())
+        if r.get("reason"):
+            detail = f"{detail}; {r['reason']}" if detail else r["reason"]
+        lines.append(f"{r['account_name']:<16}{r['region']:<11}{r.get('baseline') or r['stack_name']:<20}"
+                     f"{r.get('action') or r['status']:<11}{detail}")
+    return "\n".join(lines)

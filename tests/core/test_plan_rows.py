@@ -37,3 +37,15 @@ def test_a_removal_is_a_change_that_the_digest_covers():
     doc = plan.aggregate("d" * 64, [row("no-changes")], [["app-prod-01"]], [gone])
     assert not doc["empty"] and doc["removals"] == 1 and doc["totals"]["deletions"] == 1
     assert doc["plan_digest"] != kept["plan_digest"] and "1 delete" in doc["summary"]
+
+
+def test_the_text_plan_lists_each_baseline_in_order_with_its_parameters():
+    net = plan.account_changes(ChangeSetPlan(target("network", parameters={"VpcCidr": "10.1.0.0/16"}), "cs",
+                                             "CREATE", "ready"))
+    sec = plan.pending(target(waiting={"NetworkVpcId": "{{ outputs.network.VpcId }}"}), False,
+                       "parameters NetworkVpcId are known once network is deployed in this account")
+    text = plan.to_text(plan.aggregate("d" * 64, [net, sec], [["app-prod-01"]]))
+    lines = text.splitlines()
+    assert lines[0].startswith("prod plan: 1 accounts: 1 change")
+    assert "network" in lines[3] and "add" in lines[3] and "VpcCidr=10.1.0.0/16" in lines[3]
+    assert "security-baseline" in lines[4] and "known once network is deployed" in lines[4]
