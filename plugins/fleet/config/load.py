@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fleet import yamlsafe
 from fleet.config import rules, schema
 from fleet.config.model import (
     OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
@@ -25,18 +24,13 @@ def load_config(path: str | Path) -> FleetConfig:
     """Parse and validate ``path``; raise ConfigError listing every problem found, sorted by line."""
     path = Path(path)
     display = str(path)
+    if not path.exists():
+        raise ConfigError([Problem(display, "", None, "cannot read the fleet config (No such file or directory)")])
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")])
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(display, "", line, f"valid YAML ({reason})")])
+        doc = yamlsafe.load_file(path, display)  # bounded: size, depth, aliases, duplicate keys, UTF-8
+    except yamlsafe.YamlInputError as exc:
+        raise ConfigError([Problem(display, "", exc.line, exc.reason)]) from None
+    node, data = doc.node, doc.data
     problems = Problems(display, line_index(node))
     schema.check(data, problems)
     rules.check(data, problems, path.parent)

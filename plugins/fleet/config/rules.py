@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.config.problems import Problems
+from fleet.paths import escape_reason
 
 
 def check(data: Any, problems: Problems, root: Path) -> None:
@@ -20,6 +21,8 @@ def check(data: Any, problems: Problems, root: Path) -> None:
     environments(_mapping(top.get("environments")), account_names, ou_names, problems)
     baselines(top, problems, root)
     for i, scp in enumerate(_list(_mapping(top.get("guardrails")).get("scps"))):
+        if not repo_path(scp, f"guardrails.scps[{i}]", root, problems):
+            continue
         if isinstance(scp, str) and scp and not (root / scp).is_file():
             problems.add(f"guardrails.scps[{i}]", f"an existing SCP JSON file, {scp!r} not found")
     catalog(_mapping(top.get("catalog")), account_names, ou_names, problems, root)
@@ -128,7 +131,18 @@ def ou_refs(refs: Any, key: str, ou_names: set[str], problems: Problems) -> None
             problems.add(f"{key}[{i}]", f"an OU declared under ous, got {ref!r}")
 
 
+def repo_path(rel: Any, key: str, root: Path, problems: Problems) -> bool:
+    """False (and a problem) when ``rel`` is a path that leaves the repository: absolute, ``..``, a
+    symlink out. What is deployed must be a file of the bundle, never one of the worker's disk."""
+    reason = escape_reason(rel, root) if isinstance(rel, str) and rel else None
+    if reason:
+        problems.add(key, reason)
+    return reason is None
+
+
 def template_exists(rel: Any, key: str, root: Path, problems: Problems) -> None:
+    if not repo_path(rel, key, root, problems):
+        return
     if isinstance(rel, str) and rel and not (root / rel).is_file():
         problems.add(key, f"an existing template file, {rel!r} not found under {root}")
 
