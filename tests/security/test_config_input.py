@@ -144,3 +144,19 @@ def test_a_symlink_inside_the_repo_is_fine(fleet_dir: Path):
     config.write_text(config.read_text().replace("template: templates/security-baseline.yaml",
                                                  "template: templates/link.yaml", 1))
     assert load_config(config).baselines[0].template == "templates/link.yaml"
+
+
+# -- the same reader in front of cfn-lint's decoder, for the templates the gates and deploys parse -------
+
+def test_templates_are_read_through_the_same_limits():
+    from fleet.gates.workspace import decode_template
+    from fleet.templates import TemplateError, load_template
+
+    bomb = "Resources:\n  X: {Type: AWS::SNS::Topic}\n" + alias_bomb()
+    data, problem = decode_template(bomb)
+    assert data is None and "aliases expanding to at most" in problem[1]
+    with pytest.raises(TemplateError, match="aliases expanding"):
+        load_template(bomb, "t.yaml")
+    dup = "Resources:\n  X: {Type: AWS::SNS::Topic}\n  X: {Type: AWS::SQS::Queue}\n"
+    data, problem = decode_template(dup)
+    assert data is None and problem[0] == 3 and "'X' appears on line 2 and again on line 3" in problem[1]
