@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from fleet.paths import inside
 from fleet import stacks
 from fleet.aws import AwsContext
 from fleet.config import Baseline, FleetConfig
@@ -21,7 +22,7 @@ MANAGED_TAGS = {"fleet:managed-by": "fleet-pipeline"}
 def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[LiveAccount],
                      template_root: Path) -> list[stacks.StackTarget]:
     """One stack target per account and region of ``baseline``, with the parameters its template declares."""
-    body = (template_root / baseline.template).read_text(encoding="utf-8")
+    body = inside(template_root, baseline.template).read_text(encoding="utf-8")
     params = {"ManagementAccountId": fleet.organization.management_account, **baseline.parameters}
     declared = _declared_parameters(body)
     params = {k: v for k, v in params.items() if k in declared}
