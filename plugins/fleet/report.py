@@ -57,7 +57,9 @@ def assemble(run_id: str, statuses: dict[str, str], results: RunResults) -> dict
                 if (r["account_id"], r["region"]) in back else r for w in roll["waves"] for r in w["results"]]
         stages["prod"]["accounts"] = account_rows(rows) + [
             {"account": n, "account_id": "", "region": "", "status": "not started", "detail": ""}
-            for n in roll["not_started"]]
+            for n in roll["not_started"]] + [
+            {"account": n, "account_id": "", "region": "", "status": "not in the approved plan",
+             "detail": "left for the next run"} for n in roll.get("not_in_plan", [])]
         stages["prod"]["summary"] = f"{len(roll['waves'])} waves, {len(rows)} stacks" + (
             ", HALTED" if roll["halted"] else "")
     if cat := results.catalog:

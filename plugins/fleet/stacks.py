@@ -194,11 +194,21 @@ def _failed_resource(ctx: AwsContext, t: StackTarget) -> str | None:
 
 def deploy(ctx: AwsContext, target: StackTarget, digest: str, *, wait: bool = True,
            timeout: float = 3600, poll: float = 5.0,
-           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> DeployResult:
-    """Plan, execute and (with ``wait``) wait for one stack; never raises for an AWS-side failure."""
+           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+           differs: Callable[[ChangeSetPlan], str | None] | None = None) -> DeployResult:
+    """Plan, execute and (with ``wait``) wait for one stack; never raises for an AWS-side failure.
+
+    ``differs`` (the approved plan's check) says why a change set must not run; it is then left
+    unexecuted and the result is a failure with that reason."""
     started = clock()
     try:
         change = plan(ctx, target, digest)
+        why = differs(change) if differs is not None else None
+        if why:
+            _discard(ctx, change)
+            return DeployResult(target.account_id, target.account_name, target.region, target.stack_name, "failed",
+                                len(change.changes), error=f"change set {change.change_set_name} differs from the "
+                                f"approved plan ({why}); not executed", seconds=clock() - started)
         execute(ctx, change)
         result = result_of(ctx, change, started)
         while wait and result.status == "in-progress":
@@ -211,6 +221,21 @@ def deploy(ctx: AwsContext, target: StackTarget, digest: str, *, wait: bool = Tr
     except Exception as exc:  # an account's failure is a result, so one bad account cannot stop a wave
         return DeployResult(target.account_id, target.account_name, target.region, target.stack_name,
                             "failed", error=_reason(exc), seconds=clock() - started)
+
+
+def _discard(ctx: AwsContext, change: ChangeSetPlan) -> None:
+    """Delete a change set that must not run (and the empty stack a refused CREATE left in review),
+    so nobody can execute it later by hand and the next deployment starts clean."""
+    t = change.target
+    cfn = ctx.client("cloudformation", t.account_id, t.region)
+    try:
+        cfn.delete_change_set(StackName=t.stack_name, ChangeSetName=change.change_set_name)
+        stack = describe_stack(ctx, t)
+        if change.change_set_type == "CREATE" and stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+            cfn.delete_stack(StackName=t.stack_name)
+            _wait_gone(ctx, t, timeout=120)
+    except Exception:  # noqa: BLE001 - the refusal stands whether or not the clean-up worked
+        pass
 
 
 def _change_set_slot(cfn, stack: str, digest: str) -> tuple[str, dict | None]:
