@@ -44,6 +44,7 @@ def account_requests(data: Any, fleet: FleetConfig, source: str = "the accounts 
     problems = Problems(source, {})
     schema.check(data, problems, definition="accountRequests", prefix="accounts")
     rules.accounts(data, {ou.name for top in fleet.ous for ou, _ in top.walk()}, problems)
+    rules.not_other_config_accounts(data, fleet.accounts, problems)
     problems.raise_any()
     return tuple(_account(a) for a in data)
 

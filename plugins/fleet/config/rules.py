@@ -76,6 +76,27 @@ def accounts(items: Any, ou_names: set[str], problems: Problems, prefix: str = "
     return names
 
 
+def not_other_config_accounts(items: Any, config_accounts, problems: Problems, prefix: str = "accounts") -> None:
+    """A request outside the config (the accounts Param) that uses a config account's name or email
+    must be that very account (it then ends "existed"); anything else would make a second account
+    the config cannot tell apart."""
+    by_name = {a.name: a for a in config_accounts}
+    by_email = {a.email.lower(): a for a in config_accounts}
+    for i, account in enumerate(_list(items)):
+        account = _mapping(account)
+        name, email = account.get("name"), account.get("email")
+        if not isinstance(name, str) or not isinstance(email, str):
+            continue
+        same = by_name.get(name)
+        if same is not None and same.email.lower() != email.lower():
+            problems.add(f"{prefix}[{i}].name", f"a name that is not already a fleet config account, {name!r} is the "
+                                                f"config's account with email {same.email}")
+        other = by_email.get(email.lower())
+        if other is not None and other.name != name:
+            problems.add(f"{prefix}[{i}].email", f"an email that is not already a fleet config account's, {email!r} "
+                                                 f"belongs to the config's account {other.name!r}")
+
+
 def environments(envs: dict, names: set[str], ou_names: set[str], problems: Problems) -> None:
     for env in ("beta", "gamma"):
         account_refs(_mapping(envs.get(env)).get("accounts"), f"environments.{env}.accounts", names, problems)
