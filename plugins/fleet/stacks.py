@@ -36,6 +36,8 @@ class StackTarget:
     parameters: dict[str, str] = field(default_factory=dict, hash=False)
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     template_url: str | None = None  # used instead of the body when the body is too large
+    # Output names whose values are secret (the config's sensitive_outputs, NoEcho mirrors): masked.
+    sensitive_outputs: frozenset[str] = field(default_factory=frozenset, hash=False)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class DeployResult:
     # The task try of the run that deployed it, when the rollout knows its tries (a retry reports the
     # accounts an earlier try deployed as deployed by that try, not as skipped or unchanged).
     try_number: int | None = None
+    sensitive: list[str] = field(default_factory=list)  # output names masked in ``outputs`` (kept masked)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,7 +149,8 @@ def refresh(ctx: AwsContext, result: DeployResult) -> DeployResult:
     if result.status != "in-progress":
         return result
     kind = "CREATE" if result.stack_status in {"CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS"} else "UPDATE"
-    target = StackTarget(result.account_id, result.account_name, result.region, result.stack_name, "")
+    target = StackTarget(result.account_id, result.account_name, result.region, result.stack_name, "",
+                         sensitive_outputs=frozenset(result.sensitive))
     return _read_outcome(ctx, target, kind, False, result.changes, result.seconds)
 
 
@@ -155,12 +159,13 @@ def _read_outcome(ctx: AwsContext, t: StackTarget, kind: str, unchanged: bool, c
     stack = describe_stack(ctx, t)
     status = stack["StackStatus"] if stack else "DOES_NOT_EXIST"
     r = DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "in-progress", changes,
-                     stack_status=status, seconds=seconds)
+                     stack_status=status, seconds=seconds, sensitive=sorted(t.sensitive_outputs))
     if status.endswith("_IN_PROGRESS"):
         return r
     if status in COMPLETE:
         r.status = "unchanged" if unchanged else ("created" if kind == "CREATE" else "updated")
-        r.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        r.outputs = mask_outputs({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+                                 t.sensitive_outputs)
         return r
     r.status = "failed"
     if not stack:
@@ -169,6 +174,13 @@ def _read_outcome(ctx: AwsContext, t: StackTarget, kind: str, unchanged: bool, c
     cause = _failed_resource(ctx, t)
     r.error = f"{status}: {cause}" if cause else (stack.get("StackStatusReason") or status)
     return r
+
+
+MASK = "****"  # what CloudFormation itself shows for a NoEcho parameter
+
+
+def mask_outputs(outputs: dict[str, str], sensitive) -> dict[str, str]:
+    return {k: (MASK if k in sensitive else v) for k, v in outputs.items()}
 
 
 def _failed_resource(ctx: AwsContext, t: StackTarget) -> str | None:

@@ -62,8 +62,8 @@ def _fleet(d: dict, path: Path) -> FleetConfig:
         ous=tuple(_ou(o) for o in d["ous"]),
         accounts=tuple(_account(a) for a in d["accounts"]),
         environments=_environments(d["environments"]),
-        baselines=tuple(Baseline(b["name"], b["template"], tuple(b["regions"]), _strings(b.get("parameters")))
-                        for b in d["baselines"]),
+        baselines=tuple(Baseline(b["name"], b["template"], tuple(b["regions"]), _strings(b.get("parameters")),
+                                 tuple(b.get("sensitive_outputs") or ())) for b in d["baselines"]),
         guardrails=_guardrails(d.get("guardrails") or {}),
         catalog=_catalog(d["catalog"], path.parent),
         approval=_approval(d["approval"]),

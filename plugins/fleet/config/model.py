@@ -69,6 +69,7 @@ class Baseline:
     template: str
     regions: tuple[str, ...]
     parameters: dict[str, str] = field(default_factory=dict, hash=False)
+    sensitive_outputs: tuple[str, ...] = ()  # masked wherever outputs are stored or shown
 
     @property
     def stack_name(self) -> str:
