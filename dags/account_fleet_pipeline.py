@@ -153,9 +153,11 @@ with DAG(
             from_git = is_git_url(params["fleet_repo"])
             verdict = stage.gates(ctx, _opened(ctx, bundle), None if from_git else Path(params["fleet_repo"]),
                                   history=stage.stored_history(ctx, Bundle.from_dict(bundle)) if from_git else None)
-            for f in verdict["findings"]:
+            from fleet.display import escape
+
+            for f in verdict["findings"]:  # file names come from the repo: control characters escaped
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
-                print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
+                print(escape(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}"))
             print(f"gates: {verdict['errors']} errors, {verdict['warnings']} warnings")
             if "purge_plan" in verdict:  # rewriting history is someone's decision, never a run's side effect
                 print(f"git history holds a secret: purge plan at {verdict['purge_plan']}; "
