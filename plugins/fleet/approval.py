@@ -248,9 +248,9 @@ def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str 
     requested_at = _requested_at(store, run_id)
     for k in store.list(decisions_prefix(run_id)):
         record, why = _read_record(store, k)
+        why = why or _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by)
         if not why and requested_at and str(record.get("decided_at") or "") < requested_at:
             why = f"decided at {record.get('decided_at')!r}, before this run's request ({requested_at})"
-        why = why or _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by)
         if why:
             ignored.append(f"{k.rsplit('/', 1)[-1]}: {why}")
             continue
