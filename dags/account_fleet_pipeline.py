@@ -83,9 +83,6 @@ with DAG(
                                              "false": "off: `fleet approve` only"},
                              description="Also offer the prod decision in the Airflow UI (Required actions); "
                                          "empty: as approval.ui in the fleet config says"),
-        "cleanse_history": Param(False, type="boolean",
-                                 description="When git history holds a secret, rewrite the source "
-                                             "remote's history with git-filter-repo and rescan"),
     },
     tags=["fleet", "aws"],
     doc_md=__doc__,
@@ -155,16 +152,16 @@ with DAG(
             ctx = _ctx(settings)
             from_git = is_git_url(params["fleet_repo"])
             verdict = stage.gates(ctx, _opened(ctx, bundle), None if from_git else Path(params["fleet_repo"]),
-                                  cleanse_history=params["cleanse_history"],
                                   history=stage.stored_history(ctx, Bundle.from_dict(bundle)) if from_git else None)
-            for f in verdict["findings"]:
+            from fleet.display import escape
+
+            for f in verdict["findings"]:  # file names come from the repo: control characters escaped
                 where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
-                print(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}")
+                print(escape(f"[{f['gate']}] {f['severity']} {where} {f['rule']}: {f['message']}"))
             print(f"gates: {verdict['errors']} errors, {verdict['warnings']} warnings")
-            if "purge_plan" in verdict:
-                print(f"git history holds a secret: purge plan at {verdict['purge_plan']}")
-            if "cleansed" in verdict:
-                print(f"history cleansing: {verdict['cleansed']}")
+            if "purge_plan" in verdict:  # rewriting history is someone's decision, never a run's side effect
+                print(f"git history holds a secret: purge plan at {verdict['purge_plan']}; "
+                      f"to purge it: {verdict['cleanse']}")
             if verdict["errors"]:
                 fail(f"build gates found {verdict['errors']} error(s); nothing is deployed")
             return {"errors": verdict["errors"], "warnings": verdict["warnings"]}
@@ -184,7 +181,10 @@ with DAG(
             from fleet.stages import prod as stage
 
             ctx = _ctx(settings)
-            prod_plan = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None)
+            try:
+                prod_plan = stage.plan(ctx, _opened(ctx, bundle), run_id=run_id, only=settings.get("targets") or None)
+            except stage.NoTargets as exc:  # a typo or an empty OU is a verdict, not an empty plan to approve
+                fail(str(exc))
             context = get_current_context()
             ProdPlanLink.persist_location(context, context["task"], ctx=ctx, location=prod_plan["location"])
             print(f"plan {prod_plan['plan_digest'][:12]}: {prod_plan['summary']} ({prod_plan['location']})")
@@ -212,10 +212,11 @@ with DAG(
             return record
 
         @task(pool=PROD_ROLLOUT, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        def rollout(settings: dict, bundle: dict, params: dict | None = None, run_id: str | None = None,
-                    ti=None) -> dict:
+        def rollout(settings: dict, bundle: dict, plan_digest: str, params: dict | None = None,
+                    run_id: str | None = None, ti=None) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
+            from fleet.plan import PlanMismatch
             from fleet.stages import prod as stage
 
             # Its trigger rule lets it run after either gate; its inputs (source tasks) also count as
@@ -231,8 +232,12 @@ with DAG(
             ctx = _ctx(settings)
             opened = _opened(ctx, bundle)
             started = time.monotonic()
-            result = stage.run_rollout(ctx, opened, run_id=run_id, only=settings.get("targets") or None,
-                                       rerun_failed_only=params["rerun_failed_only"], try_number=ti.try_number)
+            try:  # the approved plan binds the rollout: its accounts, its change sets
+                result = stage.run_rollout(ctx, opened, run_id=run_id, only=settings.get("targets") or None,
+                                           rerun_failed_only=params["rerun_failed_only"], try_number=ti.try_number,
+                                           plan_digest=plan_digest)
+            except PlanMismatch as exc:
+                fail(str(exc))
             rollout_metrics(ctx, opened.config, time.monotonic() - started)
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
@@ -287,7 +292,7 @@ with DAG(
             auto_approved=prod_plan["auto_approve"], approvers=settings["approvers"],
             timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID)
         prod_plan >> ui_approval >> approval
-        deployed = rollout(settings, bundle)
+        deployed = rollout(settings, bundle, prod_plan["plan_digest"])
         decided >> [approval, automatic]
         published = service_catalog(settings, bundle)
         [approval, automatic] >> deployed >> published

@@ -65,21 +65,25 @@ with DAG(
         "fleet_repo": Param(DEFAULT_REPO, type="string", description="Folder of the fleet repository (holds fleet.yaml)"),
         # Nullable so the trigger form can be submitted empty. The OU cannot be an enum: the config is
         # not read at parse time, so the plan task checks it and names the config's OUs when wrong.
-        "accounts": Param(None, type=["null", "array"],
+        "accounts": Param(None, type=["null", "array"], maxItems=20,
                           items={"type": "object", "required": ["name", "email", "ou"],
-                                 "properties": {"name": {"type": "string"}, "email": {"type": "string"},
+                                 "properties": {"name": {"type": "string", "maxLength": 64},
+                                                "email": {"type": "string", "maxLength": 64},
                                                 "ou": {"type": "string",
                                                        "description": "an OU declared under ous in fleet.yaml"},
-                                                "tags": {"type": "object"}}},
-                          description="Accounts to vend: [{name, email, ou, tags}], ou one of the OUs under ous "
-                                      "in fleet.yaml (checked when the run starts). Empty: the fleet config's "
-                                      "accounts that are not in the organization yet"),
-        "readiness_timeout_minutes": Param(None, type=["null", "number"], minimum=0,
-                                           description="Empty: vending.readiness_timeout_minutes from the config"),
+                                                "tags": {"type": "object", "maxProperties": 50}}},
+                          description="Accounts to vend (at most 20 a run): [{name, email, ou, tags}], ou one "
+                                      "of the OUs under ous in fleet.yaml (checked when the run starts, with "
+                                      "AWS's limits: email up to 64 characters, up to 50 tags, no aws: keys). "
+                                      "Empty: the fleet config's accounts that are not in the organization yet"),
+        "readiness_timeout_minutes": Param(None, type=["null", "number"], exclusiveMinimum=0, maximum=1440,
+                                           description="At most 1440 (a day). Empty: "
+                                                       "vending.readiness_timeout_minutes from the config"),
         # The form keeps the config's name; the tasks call it poll_interval, as every fleet wait does.
-        "poll_seconds": Param(None, type=["null", "number"], minimum=0,
-                              description="Seconds between readiness checks. Empty: vending.poll_seconds "
-                                          "from the config"),
+        # At least 5 s: every check calls AWS (the core refuses less; README, "Account vending").
+        "poll_seconds": Param(None, type=["null", "number"], maximum=3600,
+                              description="Seconds between readiness checks, 5 to 3600. Empty: "
+                                          "vending.poll_seconds from the config"),
     },
     tags=["fleet", "aws", "accounts"],
     doc_md=__doc__,
@@ -100,12 +104,16 @@ with DAG(
         org, vending = fleet.organization, fleet.vending
         fleet_context(AWS_CONN_ID, org.home_region, org.pipeline_role) \
             .require_management_account(org.management_account)
-        timeout = params.get("readiness_timeout_minutes")
-        poll = params.get("poll_seconds")
+        from fleet.accounts import VendingParamError, readiness_settings
+
+        try:
+            timeout_seconds, poll_interval = readiness_settings(vending, params.get("readiness_timeout_minutes"),
+                                                                params.get("poll_seconds"))
+        except VendingParamError as exc:
+            fail(f"{exc}; no account was requested")
         return {"fleet_repo": repo, "region": org.home_region, "pipeline_role": org.pipeline_role,
                 "regions": list(org.regions), "backend": vending.backend,
-                "timeout_seconds": 60 * float(vending.readiness_timeout_minutes if timeout is None else timeout),
-                "poll_interval": float(vending.poll_seconds if poll is None else poll)}
+                "timeout_seconds": timeout_seconds, "poll_interval": poll_interval}
 
     @task
     def plan(settings: dict, params: dict | None = None) -> list[dict]:

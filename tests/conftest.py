@@ -49,6 +49,9 @@ os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
+    # Local AWS makes an account ready in a second: this rig's operator lowers the vending poll floor
+    # (5 s in a deployment; tests/security/test_vending_params.py checks it without this).
+    "FLEET_MIN_POLL_SECONDS": "0.1",
 })
 os.environ.pop("AWS_PROFILE", None)
 

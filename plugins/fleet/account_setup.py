@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fleet.paths import PathEscape, inside
 from fleet import stacks
 from fleet.aws import AwsContext, error_code
 from fleet.config import FleetConfig
@@ -83,7 +84,10 @@ def tag(ctx: AwsContext, account_id: str, tags: dict[str, str]) -> Step:
 
 def _ensure_policy(org, root: Path, rel: str) -> str:
     """The SCP's id, created from the fleet repo's JSON (named after the file) when missing."""
-    path = root / rel
+    try:
+        path = inside(root, rel)
+    except PathEscape as exc:
+        raise SetupError(f"guardrails.scps: {exc}") from None
     name = path.stem
     found = [p for p in _all(org, "list_policies", "Policies", Filter=SCP) if p["Name"] == name]
     if found:

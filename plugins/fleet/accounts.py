@@ -13,9 +13,13 @@ record id; ``fleet.account_factory``).
 
 from __future__ import annotations
 
+import math
+import os
+
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from fleet import account_factory
 from fleet.aws import AwsContext, error_code
@@ -59,6 +63,42 @@ def _all(client, operation: str, key: str, **kwargs) -> list[dict]:
 
 def org_accounts_by_email(ctx: AwsContext) -> dict[str, dict]:
     return {a["Email"].lower(): a for a in _all(ctx.client("organizations"), "list_accounts", "Accounts")}
+
+
+# The account_vending Params' bounds (README, "Account vending"): a readiness check costs AWS calls,
+# so it is never more often than every 5 s; a wait is at most a day. FLEET_MIN_POLL_SECONDS (the
+# worker's environment, set by whoever runs the deployment, never by a trigger) lowers the floor for a
+# local test rig whose accounts are ready in a second.
+MIN_POLL_SECONDS = 5.0
+MAX_POLL_SECONDS = 3600.0
+MAX_READINESS_MINUTES = 1440.0
+
+
+class VendingParamError(ValueError):
+    """A vending Param outside its bounds; the message names the Param and the bounds."""
+
+
+def readiness_settings(vending: Vending, timeout_minutes: Any = None, poll_seconds: Any = None) -> tuple[float, float]:
+    """(timeout in seconds, poll interval in seconds) from the Params, else the config; refused out of bounds."""
+    floor = min(MIN_POLL_SECONDS, float(os.environ.get("FLEET_MIN_POLL_SECONDS") or MIN_POLL_SECONDS))
+    poll = _number("poll_seconds", vending.poll_seconds if poll_seconds is None else poll_seconds,
+                   floor, MAX_POLL_SECONDS)
+    timeout = _number("readiness_timeout_minutes",
+                      vending.readiness_timeout_minutes if timeout_minutes is None else timeout_minutes,
+                      0, MAX_READINESS_MINUTES, exclusive_min=True)
+    return 60 * timeout, poll
+
+
+def _number(name: str, value: Any, low: float, high: float, exclusive_min: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number > high or \
+            (number <= low if exclusive_min else number < low):
+        raise VendingParamError(f"{name}: a number {'above' if exclusive_min else 'of at least'} {low:g} and at "
+                                f"most {high:g}, got {value!r}")
+    return number
 
 
 def plan_requests(ctx: AwsContext, fleet: FleetConfig, param_accounts: list[dict] | None = None) -> list[Request]:

@@ -245,9 +245,12 @@ def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str 
              approvers: tuple[str, ...], triggered_by: str | None) -> Verdict:
     """The first valid decision wins; every record that does not count is reported with why."""
     ignored = []
+    requested_at = _requested_at(store, run_id)
     for k in store.list(decisions_prefix(run_id)):
-        record = store.get(k) or {}
-        why = _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by)
+        record, why = _read_record(store, k)
+        why = why or _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by)
+        if not why and requested_at and str(record.get("decided_at") or "") < requested_at:
+            why = f"decided at {record.get('decided_at')!r}, before this run's request ({requested_at})"
         if why:
             ignored.append(f"{k.rsplit('/', 1)[-1]}: {why}")
             continue
@@ -267,6 +270,26 @@ def settled(store: Store, req: dict, key: bytes | None = None) -> bool:
                        plan_digest=req.get("plan_digest"), key=key, approvers=tuple(req.get("approvers") or ()),
                        triggered_by=req.get("triggered_by"))
     return verdict.state != "waiting"
+
+
+def _read_record(store: Store, key: str) -> tuple[dict, str | None]:
+    """A decision record, or why it is not one: anyone who can write the store can write anything
+    there, and a malformed file must be ignored (and said), never fail a waiting run."""
+    try:
+        record = store.get(key)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        return {}, f"malformed, not a JSON decision record ({type(exc).__name__})"
+    if not isinstance(record, dict):
+        return {}, f"malformed, a JSON {type(record).__name__} instead of a decision record"
+    return record, None
+
+
+def _requested_at(store: Store, run_id: str) -> str | None:
+    try:
+        req = store.get(request_key(run_id))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+    return req.get("requested_at") if isinstance(req, dict) and isinstance(req.get("requested_at"), str) else None
 
 
 def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes | None,

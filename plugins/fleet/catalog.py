@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleet.paths import inside
 from fleet import stacks
 from fleet.aws import AwsContext, error_code
 from fleet.bundle import OpenBundle
@@ -94,7 +95,7 @@ def publish_product(ctx: AwsContext, fleet: FleetConfig, product: Product, portf
                     digest: str, commit: str | None, bucket: str) -> ProductVersion:
     sc = ctx.client("servicecatalog")
     key = f"catalog/{product.name}/{digest}/template.yaml"
-    _put_once(ctx.client("s3"), bucket, key, (bundle_dir / product.template).read_bytes())
+    _put_once(ctx.client("s3"), bucket, key, inside(bundle_dir, product.template).read_bytes())
     url = template_url(bucket, ctx.region, key)
     description = version_description(digest, commit)
     product_id = _find_product(sc, product.name)
@@ -246,7 +247,7 @@ def launch_role_targets(ctx: AwsContext, fleet: FleetConfig, org: OrgView, bundl
     roles = sorted({p.launch_role for p in fleet.catalog.products if p.launch_role})
     if not rel or not roles:
         return []
-    body = (bundle_dir / rel).read_text(encoding="utf-8")
+    body = inside(bundle_dir, rel).read_text(encoding="utf-8")
     mgmt = ctx.management_account()
     accounts = [(mgmt, "management")] + [(a.id, a.name) for a in shared_accounts(org, fleet.catalog.share_ous, mgmt)]
     tags = {MANAGED["Key"]: MANAGED["Value"], "fleet:purpose": "service-catalog-launch"}

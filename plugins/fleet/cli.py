@@ -83,6 +83,37 @@ def cmd_approve(args) -> int:
     return 0
 
 
+def cmd_cleanse(args) -> int:
+    """Rewrite a remote's history so no secret of the purge plan is left: never a side effect of a
+    pipeline run. A fresh rescan comes first; without --push the rewrite is only proven in a mirror."""
+    from fleet.display import escape
+    from fleet.gates.cleanse import CleanseError, cleanse
+
+    plan = None
+    if args.plan:
+        try:
+            plan = json.loads(Path(args.plan).read_text(encoding="utf-8"))
+            if not isinstance(plan, dict) or not isinstance(plan.get("secrets"), list):
+                raise ValueError("expected a mapping with a list of secrets")
+        except (OSError, ValueError) as exc:
+            print(f"fleet cleanse: {escape(args.plan)}: not a purge plan ({escape(str(exc))})", file=sys.stderr)
+            return 2
+    try:
+        result = cleanse(args.remote, plan, push=args.push)
+    except CleanseError as exc:
+        print(f"fleet cleanse: {escape(str(exc))}", file=sys.stderr)
+        return 1
+    print(json.dumps({"remote": result.remote, "rewritten_refs": result.rewritten_refs,
+                      "replaced_hashes": result.replaced_hashes, "already_gone": result.already_gone,
+                      "pushed": result.pushed, "remaining_findings": result.remaining_findings}, indent=2))
+    if not result.replaced_hashes:
+        print("nothing to purge: the fresh rescan finds none of the plan's secrets", file=sys.stderr)
+    elif not result.pushed:
+        print("rewritten and rescanned clean in a mirror; NOT pushed (run again with --push to force-push "
+              "every ref; the secrets must be rotated either way)", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
 def _key_if_set() -> bytes | None:
     """The approval key when this shell has one: then signatures are checked too."""
     import os
@@ -184,6 +215,14 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--reason", default="")
     a.add_argument("--config", default=str(DEFAULT_CONFIG))
     a.set_defaults(func=cmd_approve)
+
+    cl = sub.add_parser("cleanse", help="purge secrets from a remote's git history (after a fresh rescan)")
+    cl.add_argument("--remote", required=True, help="the git remote (URL or path) whose history is rewritten")
+    cl.add_argument("--plan", help="a purge plan (the pipeline's purge-plan.json); default: what a fresh "
+                                   "rescan finds")
+    cl.add_argument("--push", action="store_true", help="force-push the rewritten refs (default: only prove "
+                                                        "the rewrite in a mirror)")
+    cl.set_defaults(func=cmd_cleanse)
 
     ls = sub.add_parser("approvals", help="list runs waiting for a decision")
     ls.add_argument("--config", default=str(DEFAULT_CONFIG))

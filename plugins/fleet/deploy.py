@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from fleet import params, stacks
+from fleet.paths import inside
 from fleet.aws import AwsContext
 from fleet.config import Baseline, FleetConfig
 from fleet.org import LiveAccount
@@ -30,8 +31,9 @@ def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[
     """One stack target per account and region of ``baseline``, with the parameters its template
     declares resolved for that account. Values reading other baselines' outputs wait in ``waiting``;
     a value the account cannot resolve (a missing tag) is the target's ``problem``."""
-    body = (template_root / baseline.template).read_text(encoding="utf-8")
+    body = inside(template_root, baseline.template).read_text(encoding="utf-8")
     declared, masked = _declared_parameters(body)
+    sensitive = frozenset(baseline.sensitive_outputs) | _noecho_outputs(body)
     tags = {**MANAGED_TAGS, "fleet:baseline": baseline.name}
     out = []
     for a in accounts:
@@ -47,7 +49,7 @@ def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[
         out += [stacks.StackTarget(a.id, a.name, region, baseline.stack_name, body, values, tags,
                                    baseline=baseline.name, depends_on=baseline.depends_on, waiting=waiting,
                                    account=a, problem=problem, masked=tuple(sorted(masked & declared)),
-                                   on_removal=baseline.on_removal)
+                                   on_removal=baseline.on_removal, sensitive_outputs=sensitive)
                 for region in baseline.regions]
     return out
 
@@ -55,6 +57,13 @@ def baseline_targets(fleet: FleetConfig, baseline: Baseline, accounts: Sequence[
 def _declared_parameters(body: str) -> tuple[frozenset[str], frozenset[str]]:
     """(every parameter, the NoEcho ones) the template declares."""
     return _declared(body)
+
+
+@cache
+def _noecho_outputs(body: str) -> frozenset[str]:
+    from fleet.templates import load_template
+
+    return noecho_outputs(load_template(body))
 
 
 @cache
@@ -92,6 +101,31 @@ def account_problems(targets: Sequence[stacks.StackTarget]) -> dict[str, str]:
         if t.problem and t.account_id not in out:
             out[t.account_id] = t.problem
     return out
+
+
+def noecho_outputs(template: dict) -> frozenset[str]:
+    """Outputs that hand back a NoEcho parameter (Ref, or inside a Sub or Join): its secret would
+    otherwise leave CloudFormation's masking through the stack's outputs."""
+    params = template.get("Parameters") or {}
+    secret = {name for name, p in params.items() if isinstance(p, dict) and str(p.get("NoEcho")).lower() == "true"}
+    if not secret:
+        return frozenset()
+
+    def mentions(value) -> bool:
+        if isinstance(value, dict):
+            if value.get("Ref") in secret:
+                return True
+            sub = value.get("Fn::Sub")
+            text = sub[0] if isinstance(sub, list) and sub else sub
+            if isinstance(text, str) and any("${" + n + "}" in text for n in secret):
+                return True
+            return any(mentions(v) for v in value.values())
+        if isinstance(value, list):
+            return any(mentions(v) for v in value)
+        return False
+
+    outputs = template.get("Outputs") or {}
+    return frozenset(name for name, o in outputs.items() if isinstance(o, dict) and mentions(o.get("Value")))
 
 
 def deploy_all(ctx: AwsContext, targets: Sequence[stacks.StackTarget], digest: str, *,

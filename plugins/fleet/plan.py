@@ -90,10 +90,7 @@ def aggregate(bundle_digest: str, rows: list[dict], waves: list[list[str]], remo
         summary += "; stacks: " + ", ".join(f"{actions[a]} {a}" for a in ACTIONS if actions[a])
     if failed:
         summary += f"; {len(failed)} change sets FAILED to plan"
-    body = {"bundle_digest": bundle_digest, "targets": [
-        {k: r.get(k) for k in ("account_id", "region", "stack_name", "status", "resources", "action", "parameters")}
-        for r in rows]}
-    return {"plan_digest": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+    return {"plan_digest": plan_digest(bundle_digest, rows),
             "bundle_digest": bundle_digest, "summary": summary, "empty": not changing and not failed,
             "failed": len(failed), "totals": totals, "actions": {a: actions[a] for a in ACTIONS},
             "removals": len(removals), "waves": waves, "accounts": rows}
@@ -111,3 +108,65 @@ def to_text(doc: dict) -> str:
         lines.append(f"{r['account_name']:<16}{r['region']:<11}{r.get('baseline') or r['stack_name']:<20}"
                      f"{r.get('action') or r['status']:<11}{detail}")
     return "\n".join(lines)
+
+
+def plan_digest(bundle_digest: str, rows: list[dict]) -> str:
+    """What the approval is bound to: the bundle and, per stack, the change set's status, resources,
+    action and resolved parameters (removals included)."""
+    body = {"bundle_digest": bundle_digest, "targets": [
+        {k: r.get(k) for k in ("account_id", "region", "stack_name", "status", "resources", "action", "parameters")}
+        for r in rows]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+# -- the approved plan binds the rollout ------------------------------------------------------------
+
+NOT_IN_PLAN = "not in the approved plan; left for the next run"
+
+
+class PlanMismatch(RuntimeError):
+    """The stored plan is not the one approved (edited, or of another bundle)."""
+
+
+def verify(doc: dict, approved_digest: str, bundle_digest: str) -> dict:
+    """``doc`` (the stored plan) checked against the digest the approval names; its rows by target."""
+    try:
+        rows, digest = doc["accounts"], plan_digest(doc["bundle_digest"], doc["accounts"])
+    except (KeyError, TypeError) as exc:
+        raise PlanMismatch(f"the stored plan is not a plan ({type(exc).__name__}: {exc})") from None
+    if digest != approved_digest or doc["bundle_digest"] != bundle_digest:
+        raise PlanMismatch(f"the stored plan (digest {digest[:12]}, bundle {str(doc['bundle_digest'])[:12]}) is not "
+                           f"the approved plan {approved_digest[:12]} of bundle {bundle_digest[:12]}; nothing deployed")
+    return {target_key(r): r for r in rows}
+
+
+def target_key(row) -> tuple[str, str, str]:
+    if isinstance(row, dict):
+        return row["account_id"], row["region"], row["stack_name"]
+    return row.account_id, row.region, row.stack_name
+
+
+def difference(planned: dict | None, change: ChangeSetPlan) -> str | None:
+    """Why the change set about to run is not the one approved, or None. A change set with no
+    changes runs nothing, so only one that would change something is compared."""
+    if change.status != "ready":
+        return None
+    if planned is None:
+        return "no change set was planned for this stack"
+    if planned["status"] == "pending":
+        # Approved knowing its parameters wait for a dependency's outputs in this account (fleet.deploy):
+        # its change set can only be made now; the kind of change must still be the approved one.
+        if planned.get("type") and planned["type"] != change.change_set_type:
+            return f"the approved plan was a {planned['type']}, this is a {change.change_set_type}"
+        return None
+    if planned["status"] != "ready":
+        return f"the approved plan had {planned['status']} here, now it would make {len(change.changes)} change(s)"
+    if planned.get("type") and planned["type"] != change.change_set_type:
+        return f"the approved plan was a {planned['type']}, this is a {change.change_set_type}"
+    if _resources(planned["resources"]) != _resources(change.changes):
+        return "its resource changes are not the ones approved"
+    return None
+
+
+def _resources(items: list[dict]) -> list[str]:
+    return sorted(json.dumps(i, sort_keys=True) for i in items or [])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from fleet.approval import safe_key
 from fleet.aws import AwsContext
+from fleet.display import escape
 
 STAGES = ("source", "build", "beta", "gamma", "prod")
 STAGE_STATUSES = ("success", "failed", "skipped", "incomplete", "not run")
@@ -57,7 +58,9 @@ def assemble(run_id: str, statuses: dict[str, str], results: RunResults) -> dict
                 if (r["account_id"], r["region"]) in back else r for w in roll["waves"] for r in w["results"]]
         stages["prod"]["accounts"] = account_rows(rows) + [
             {"account": n, "account_id": "", "region": "", "status": "not started", "detail": ""}
-            for n in roll["not_started"]]
+            for n in roll["not_started"]] + [
+            {"account": n, "account_id": "", "region": "", "status": "not in the approved plan",
+             "detail": "left for the next run"} for n in roll.get("not_in_plan", [])]
         stages["prod"]["summary"] = f"{len(roll['waves'])} waves, {len(rows)} stacks" + (
             ", HALTED" if roll["halted"] else "")
     if cat := results.catalog:
@@ -149,7 +152,8 @@ def to_text(report: dict) -> str:
         lines += ["", "account".ljust(16) + "".join(s.ljust(26) for s in stages)]
         for account, by_stage in sorted(report["accounts"].items()):
             lines.append(account.ljust(16) + "".join(by_stage.get(s, "-").ljust(26) for s in stages))
-    return "\n".join(lines)
+    # Reasons and names come from outside (AWS errors, the repo's files): no line of theirs forges ours.
+    return "\n".join(escape(line) for line in lines)
 
 
 def to_html(report: dict) -> str:

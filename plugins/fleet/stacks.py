@@ -47,6 +47,8 @@ class StackTarget:
     problem: str | None = None
     masked: tuple[str, ...] = ()
     on_removal: str = "delete"
+    # Output names whose values are secret (the config's sensitive_outputs, NoEcho mirrors): masked.
+    sensitive_outputs: frozenset[str] = field(default_factory=frozenset, hash=False)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class DeployResult:
     # The task try of the run that deployed it, when the rollout knows its tries (a retry reports the
     # accounts an earlier try deployed as deployed by that try, not as skipped or unchanged).
     try_number: int | None = None
+    sensitive: list[str] = field(default_factory=list)  # output names masked in ``outputs`` (kept masked)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,7 +161,8 @@ def refresh(ctx: AwsContext, result: DeployResult) -> DeployResult:
     if result.status != "in-progress":
         return result
     kind = "CREATE" if result.stack_status in {"CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS"} else "UPDATE"
-    target = StackTarget(result.account_id, result.account_name, result.region, result.stack_name, "")
+    target = StackTarget(result.account_id, result.account_name, result.region, result.stack_name, "",
+                         sensitive_outputs=frozenset(result.sensitive))
     return _read_outcome(ctx, target, kind, False, result.changes, result.seconds)
 
 
@@ -167,12 +171,13 @@ def _read_outcome(ctx: AwsContext, t: StackTarget, kind: str, unchanged: bool, c
     stack = describe_stack(ctx, t)
     status = stack["StackStatus"] if stack else "DOES_NOT_EXIST"
     r = DeployResult(t.account_id, t.account_name, t.region, t.stack_name, "in-progress", changes,
-                     stack_status=status, seconds=seconds)
+                     stack_status=status, seconds=seconds, sensitive=sorted(t.sensitive_outputs))
     if status.endswith("_IN_PROGRESS"):
         return r
     if status in COMPLETE:
         r.status = "unchanged" if unchanged else ("created" if kind == "CREATE" else "updated")
-        r.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        r.outputs = mask_outputs({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+                                 t.sensitive_outputs)
         return r
     r.status = "failed"
     if not stack:
@@ -181,6 +186,13 @@ def _read_outcome(ctx: AwsContext, t: StackTarget, kind: str, unchanged: bool, c
     cause = _failed_resource(ctx, t)
     r.error = f"{status}: {cause}" if cause else (stack.get("StackStatusReason") or status)
     return r
+
+
+MASK = "****"  # what CloudFormation itself shows for a NoEcho parameter
+
+
+def mask_outputs(outputs: dict[str, str], sensitive) -> dict[str, str]:
+    return {k: (MASK if k in sensitive else v) for k, v in outputs.items()}
 
 
 def _failed_resource(ctx: AwsContext, t: StackTarget) -> str | None:
@@ -206,11 +218,21 @@ def _failed_resource(ctx: AwsContext, t: StackTarget) -> str | None:
 
 def deploy(ctx: AwsContext, target: StackTarget, digest: str, *, wait: bool = True,
            timeout: float = 3600, poll: float = 5.0,
-           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> DeployResult:
-    """Plan, execute and (with ``wait``) wait for one stack; never raises for an AWS-side failure."""
+           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+           differs: Callable[[ChangeSetPlan], str | None] | None = None) -> DeployResult:
+    """Plan, execute and (with ``wait``) wait for one stack; never raises for an AWS-side failure.
+
+    ``differs`` (the approved plan's check) says why a change set must not run; it is then left
+    unexecuted and the result is a failure with that reason."""
     started = clock()
     try:
         change = plan(ctx, target, digest)
+        why = differs(change) if differs is not None else None
+        if why:
+            _discard(ctx, change)
+            return DeployResult(target.account_id, target.account_name, target.region, target.stack_name, "failed",
+                                len(change.changes), error=f"change set {change.change_set_name} differs from the "
+                                f"approved plan ({why}); not executed", seconds=clock() - started)
         execute(ctx, change)
         result = result_of(ctx, change, started)
         while wait and result.status == "in-progress":
@@ -223,6 +245,21 @@ def deploy(ctx: AwsContext, target: StackTarget, digest: str, *, wait: bool = Tr
     except Exception as exc:  # an account's failure is a result, so one bad account cannot stop a wave
         return DeployResult(target.account_id, target.account_name, target.region, target.stack_name,
                             "failed", error=_reason(exc), seconds=clock() - started)
+
+
+def _discard(ctx: AwsContext, change: ChangeSetPlan) -> None:
+    """Delete a change set that must not run (and the empty stack a refused CREATE left in review),
+    so nobody can execute it later by hand and the next deployment starts clean."""
+    t = change.target
+    cfn = ctx.client("cloudformation", t.account_id, t.region)
+    try:
+        cfn.delete_change_set(StackName=t.stack_name, ChangeSetName=change.change_set_name)
+        stack = describe_stack(ctx, t)
+        if change.change_set_type == "CREATE" and stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+            cfn.delete_stack(StackName=t.stack_name)
+            _wait_gone(ctx, t, timeout=120)
+    except Exception:  # noqa: BLE001 - the refusal stands whether or not the clean-up worked
+        pass
 
 
 def _change_set_slot(cfn, stack: str, digest: str, parameters: dict[str, str] | None = None

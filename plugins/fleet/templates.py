@@ -14,6 +14,15 @@ def load_template(body: str, name: str = "<template>") -> dict:
     # keeps one CloudFormation parser in the project.
     from cfnlint.decode import cfn_json, cfn_yaml
 
+    from fleet import yamlsafe
+
+    try:
+        # cfn-lint's decoder is unbounded: the same limits as every other YAML we read come first
+        # (JSON is YAML, so a JSON template is checked the same way).
+        yamlsafe.check_text(body, name)
+    except yamlsafe.YamlInputError as exc:
+        raise TemplateError(f"{name}: not a readable CloudFormation template ({exc.reason}"
+                            + (f", line {exc.line})" if exc.line else ")")) from None
     try:
         data = cfn_json.loads(body) if body.lstrip().startswith("{") else cfn_yaml.loads(body, name)
     except Exception as exc:
@@ -24,5 +33,11 @@ def load_template(body: str, name: str = "<template>") -> dict:
 
 
 def load_template_file(path: str | Path) -> dict:
+    from fleet import yamlsafe
+
     path = Path(path)
-    return load_template(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = yamlsafe.read_text(path)
+    except yamlsafe.YamlInputError as exc:
+        raise TemplateError(f"{path}: not a readable CloudFormation template ({exc.reason})") from None
+    return load_template(text, str(path))

@@ -29,7 +29,7 @@ def problems(path) -> str:
 
 def test_sample_config_values():
     fleet = load_config(REPO / "include" / "fleet.yaml")
-    assert fleet.approval.store == "s3" and fleet.approval.topic == "fleet-approvals" and fleet.approval.ui is False
+    assert fleet.approval.store == "s3" and fleet.approval.topic == "fleet-approvals" and fleet.approval.ui is True  # make up decides in Required actions
     assert fleet.catalog.launch_role_template == "templates/catalog-launch-role.yaml"
     assert fleet.catalog.tag_options == (("fleet:cost-center", "platform"), ("fleet:cost-center", "shared"))
     assert fleet.catalog.smoke_test.account == "canary-01"

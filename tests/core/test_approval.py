@@ -38,8 +38,10 @@ class MemoryStore:
 @pytest.fixture
 def store() -> MemoryStore:
     s = MemoryStore()
-    approval.request(s, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 to change",
-                     triggered_by=TRIGGERED_BY, approvers=APPROVERS)
+    req = approval.request(s, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 to change",
+                           triggered_by=TRIGGERED_BY, approvers=APPROVERS)
+    # Decisions before the request do not count: the fixed decisions below are made after this.
+    s.put(approval.request_key(RUN), {**req, "requested_at": "2026-11-28T10:00:00+00:00"})
     return s
 
 

@@ -229,7 +229,7 @@ def test_problem_messages_say_what_was_expected_in_words(fleet_dir):
     assert found["organization.colour"] == ("one of the known keys ['home_region', 'management_account', "
                                             "'pipeline_role', 'regions', 'vending']")
     assert found["approval.store"] == "s3 or dynamodb, got 'ftp'"
-    assert found["accounts[0].email"] == "an email address, got 'audit-at-example.com'"
+    assert found["accounts[0].email"] == "an email address of at most 64 characters, got 'audit-at-example.com'"
 
 
 def test_account_requests_are_checked_by_the_schemas_account_definition():

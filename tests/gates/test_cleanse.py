@@ -44,3 +44,41 @@ def test_cleanse_rewrites_remote_and_rescan_is_clean(tmp_path):
     fresh = tmp_path / "fresh"
     git(tmp_path, "clone", "-q", str(remote), str(fresh))
     assert run_gates(fresh, gates={"secrets"}, cache_dir=tmp_path / "c2").ok
+
+
+def _remote_with_secret(tmp_path):
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    work = init_repo(tmp_path / "work")
+    (work / "settings.py").write_text("region = 'us-east-1'\n" + secret_line())
+    commit_all(work, "secret")
+    (work / "settings.py").write_text("region = 'us-east-1'\n")
+    commit_all(work, "removed")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "origin", "main")
+    return remote, work
+
+
+def test_cleanse_without_push_rewrites_nothing_on_the_remote(tmp_path):
+    from fleet import cli
+
+    remote, _ = _remote_with_secret(tmp_path)
+    before = git(remote, "rev-parse", "main")
+    assert cli.main(["cleanse", "--remote", str(remote)]) == 0  # the fresh rescan is the plan
+    assert git(remote, "rev-parse", "main") == before and AWS_KEY in git(remote, "log", "--all", "-p")
+
+
+def test_cleanse_refuses_when_the_rescan_finds_a_secret_the_plan_does_not_name(tmp_path):
+    import json
+
+    from fleet import cli
+
+    remote, _ = _remote_with_secret(tmp_path)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    plan = run_gates(clone, gates={"secrets"}, cache_dir=tmp_path / "c").purge_plan
+    stale = {**plan, "secrets": [{**plan["secrets"][0], "hashed_secret": "0" * 40}]}  # names another secret
+    (tmp_path / "plan.json").write_text(json.dumps(stale))
+    before = git(remote, "rev-parse", "main")
+    assert cli.main(["cleanse", "--remote", str(remote), "--plan", str(tmp_path / "plan.json"), "--push"]) == 1
+    assert git(remote, "rev-parse", "main") == before and AWS_KEY in git(remote, "log", "--all", "-p")

@@ -34,7 +34,7 @@ STACK = "fleet-security-baseline"
 SAMPLE = REPO / "include"
 # Every task that changes a member account or the catalog.
 DEPLOYING = ("beta.deploy", "gamma.deploy", "prod.rollout", "prod.service_catalog", "prod.catalog_smoke_test")
-PARAMS = {"dry_run": False, "rerun_failed_only": False, "cleanse_history": False, "targets": []}
+PARAMS = {"dry_run": False, "rerun_failed_only": False, "targets": []}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_planted_secret_fails_the_build_and_nothing_after_it_runs(ctx, dag, tmp_
     assert all(stack(ctx, accounts[a.name]) is None for a in FLEET.accounts)
 
 
-def test_secret_in_history_fails_the_build_and_cleansing_purges_the_remote(ctx, dag, tmp_path):
+def test_secret_in_history_fails_the_build_and_fleet_cleanse_purges_the_remote(ctx, dag, tmp_path, capsys):
     repo = repo_with_secret(tmp_path)
     (repo / "templates" / "notes.txt").unlink()  # gone from the tree, still in history
     commit(repo, "remove the key")
@@ -98,14 +98,23 @@ def test_secret_in_history_fails_the_build_and_cleansing_purges_the_remote(ctx, 
     git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
     git(repo, "remote", "add", "origin", str(remote))
     settings, bundle = source_outputs(ctx, repo)
+    assert "cleanse_history" not in dag.params  # no trigger can rewrite history
 
     with pytest.raises(AirflowFailException, match="build gates found"):
-        task_function(dag, "build.gates")(settings, bundle,
-                                          params={**PARAMS, "fleet_repo": str(repo), "cleanse_history": True})
+        task_function(dag, "build.gates")(settings, bundle, params={**PARAMS, "fleet_repo": str(repo)})
     doc = s3_json(ctx, settings["bucket"], f"bundles/{bundle['digest']}/findings.json")
     history = [f for f in doc["findings"] if f["gate"] == "secrets" and f["commit"]]
     assert history and history[0]["file"] == "templates/notes.txt"
-    assert doc["cleansed"]["ok"] and doc["cleansed"]["remaining_findings"] == 0
+    assert "cleansed" not in doc and "fleet cleanse" in doc["cleanse"]
+    assert PLANTED_TAIL in git(remote, "log", "--all", "-p"), "the run itself rewrote nothing"
+
+    plan = tmp_path / "purge-plan.json"
+    plan.write_text(json.dumps(s3_json(ctx, settings["bucket"], f"bundles/{bundle['digest']}/purge-plan.json")))
+    assert cli.main(["cleanse", "--remote", str(remote), "--plan", str(plan)]) == 0  # proven, not pushed
+    assert PLANTED_TAIL in git(remote, "log", "--all", "-p")
+    assert cli.main(["cleanse", "--remote", str(remote), "--plan", str(plan), "--push"]) == 0
+    out = json.loads(capsys.readouterr().out.split("\n}\n")[-2] + "\n}")
+    assert out["pushed"] and out["remaining_findings"] == 0
     log = git(remote, "log", "--all", "-p")  # the remote's history no longer holds the key on any ref
     assert PLANTED_TAIL not in log and "notes.txt" in log
 
@@ -131,7 +140,7 @@ def test_dry_run_makes_the_plan_and_deploys_nothing(ctx, dag):
     # Then nothing asks for approval, and the rollout (and so the catalog after it) does not deploy.
     assert task_function(dag, "prod.gate")(plan, params=dry) == []
     with pytest.raises(AirflowSkipException, match="nothing is deployed"):
-        task_function(dag, "prod.rollout")(settings, bundle, params=dry, run_id=RUN_ID,
+        task_function(dag, "prod.rollout")(settings, bundle, plan["plan_digest"], params=dry, run_id=RUN_ID,
                                            ti=FakeTi({"prod.auto_approve": {"decision": "approve"}}))
     for task_id in ("prod.service_catalog", "prod.catalog_smoke_test"):
         assert dag.get_task(task_id).trigger_rule == "all_success"
@@ -165,7 +174,8 @@ def test_a_rejected_approval_fails_the_gate_and_nothing_is_deployed_to_prod(ctx,
     for task_id in ("prod.rollout", "prod.service_catalog", "prod.catalog_smoke_test"):
         only_after_success(dag, "prod.approval", task_id)
     with pytest.raises(AirflowSkipException, match="no approval decision"):
-        task_function(dag, "prod.rollout")(settings, bundle, params=PARAMS, run_id=RUN_ID, ti=FakeTi())
+        task_function(dag, "prod.rollout")(settings, bundle, plan["plan_digest"], params=PARAMS, run_id=RUN_ID,
+                                           ti=FakeTi())
     accounts = ids(ctx)
     assert all(stack(ctx, accounts[name]) is None for name in prod_names())
     sc = ctx.client("servicecatalog")
@@ -186,7 +196,7 @@ def test_a_failing_first_wave_halts_the_rollout_and_the_report_names_every_accou
     decision = {"decision": "approve", "approver": "platform-lead", "reason": "e2e", "plan_digest": plan["plan_digest"]}
     ti = FakeTi({"prod.approval": decision})
     with pytest.raises(AirflowFailException, match="rollout halted: failed app-prod-01"):
-        task_function(dag, "prod.rollout")(settings, bundle, params=PARAMS, run_id=RUN_ID, ti=ti)
+        task_function(dag, "prod.rollout")(settings, bundle, plan["plan_digest"], params=PARAMS, run_id=RUN_ID, ti=ti)
     rollout = ti.pushed["return_value"]  # what the run report reads of a halted rollout
     assert rollout["halted"]
     assert all(stack(ctx, accounts[n]) is None for n in prod_names()[1:])  # later waves untouched

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fleet import yamlsafe
 from fleet.config import rules, schema
 from fleet.config.model import (
     OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
@@ -25,18 +24,13 @@ def load_config(path: str | Path) -> FleetConfig:
     """Parse and validate ``path``; raise ConfigError listing every problem found, sorted by line."""
     path = Path(path)
     display = str(path)
+    if not path.exists():
+        raise ConfigError([Problem(display, "", None, "cannot read the fleet config (No such file or directory)")])
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(display, "", None, f"cannot read the fleet config ({exc.strerror})")])
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(display, "", line, f"valid YAML ({reason})")])
+        doc = yamlsafe.load_file(path, display)  # bounded: size, depth, aliases, duplicate keys, UTF-8
+    except yamlsafe.YamlInputError as exc:
+        raise ConfigError([Problem(display, "", exc.line, exc.reason)]) from None
+    node, data = doc.node, doc.data
     problems = Problems(display, line_index(node))
     schema.check(data, problems)
     rules.check(data, problems, path.parent)
@@ -50,6 +44,7 @@ def account_requests(data: Any, fleet: FleetConfig, source: str = "the accounts 
     problems = Problems(source, {})
     schema.check(data, problems, definition="accountRequests", prefix="accounts")
     rules.accounts(data, {ou.name for top in fleet.ous for ou, _ in top.walk()}, problems)
+    rules.not_other_config_accounts(data, fleet.accounts, problems)
     problems.raise_any()
     return tuple(_account(a) for a in data)
 
@@ -83,7 +78,7 @@ def _baseline(b: dict) -> Baseline:
                     _targets(targets) if targets else None, tuple(b.get("depends_on") or ()),
                     tuple(Override(tuple(o.get("accounts") or ()), tuple(o.get("ous") or ()),
                                    _strings(o.get("parameters"))) for o in b.get("overrides") or ()),
-                    b.get("on_removal") or "delete")
+                    b.get("on_removal") or "delete", tuple(b.get("sensitive_outputs") or ()))
 
 
 def _targets(t: dict) -> ProdTargets:

@@ -83,6 +83,7 @@ class Baseline:
     depends_on: tuple[str, ...] = ()
     overrides: tuple[Override, ...] = ()
     on_removal: str = "delete"  # delete | retain: what happens when an account leaves it or it leaves the config
+    sensitive_outputs: tuple[str, ...] = ()  # masked wherever outputs are stored or shown
 
     @property
     def stack_name(self) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.config.problems import Problems
+from fleet.paths import escape_reason
 
 
 def check(data: Any, problems: Problems, root: Path) -> None:
@@ -21,6 +22,8 @@ def check(data: Any, problems: Problems, root: Path) -> None:
     baselines(top, problems, root)
     baseline_references(top, account_names, ou_names, problems, root)
     for i, scp in enumerate(_list(_mapping(top.get("guardrails")).get("scps"))):
+        if not repo_path(scp, f"guardrails.scps[{i}]", root, problems):
+            continue
         if isinstance(scp, str) and scp and not (root / scp).is_file():
             problems.add(f"guardrails.scps[{i}]", f"an existing SCP JSON file, {scp!r} not found")
     catalog(_mapping(top.get("catalog")), account_names, ou_names, problems, root)
@@ -190,6 +193,27 @@ def accounts(items: Any, ou_names: set[str], problems: Problems, prefix: str = "
     return names
 
 
+def not_other_config_accounts(items: Any, config_accounts, problems: Problems, prefix: str = "accounts") -> None:
+    """A request outside the config (the accounts Param) that uses a config account's name or email
+    must be that very account (it then ends "existed"); anything else would make a second account
+    the config cannot tell apart."""
+    by_name = {a.name: a for a in config_accounts}
+    by_email = {a.email.lower(): a for a in config_accounts}
+    for i, account in enumerate(_list(items)):
+        account = _mapping(account)
+        name, email = account.get("name"), account.get("email")
+        if not isinstance(name, str) or not isinstance(email, str):
+            continue
+        same = by_name.get(name)
+        if same is not None and same.email.lower() != email.lower():
+            problems.add(f"{prefix}[{i}].name", f"a name that is not already a fleet config account, {name!r} is the "
+                                                f"config's account with email {same.email}")
+        other = by_email.get(email.lower())
+        if other is not None and other.name != name:
+            problems.add(f"{prefix}[{i}].email", f"an email that is not already a fleet config account's, {email!r} "
+                                                 f"belongs to the config's account {other.name!r}")
+
+
 def environments(envs: dict, names: set[str], ou_names: set[str], problems: Problems) -> None:
     for env in ("beta", "gamma"):
         account_refs(_mapping(envs.get(env)).get("accounts"), f"environments.{env}.accounts", names, problems)
@@ -248,7 +272,18 @@ def ou_refs(refs: Any, key: str, ou_names: set[str], problems: Problems) -> None
             problems.add(f"{key}[{i}]", f"an OU declared under ous, got {ref!r}")
 
 
+def repo_path(rel: Any, key: str, root: Path, problems: Problems) -> bool:
+    """False (and a problem) when ``rel`` is a path that leaves the repository: absolute, ``..``, a
+    symlink out. What is deployed must be a file of the bundle, never one of the worker's disk."""
+    reason = escape_reason(rel, root) if isinstance(rel, str) and rel else None
+    if reason:
+        problems.add(key, reason)
+    return reason is None
+
+
 def template_exists(rel: Any, key: str, root: Path, problems: Problems) -> None:
+    if not repo_path(rel, key, root, problems):
+        return
     if isinstance(rel, str) and rel and not (root / rel).is_file():
         problems.add(key, f"an existing template file, {rel!r} not found under {root}")
 

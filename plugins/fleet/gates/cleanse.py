@@ -38,6 +38,8 @@ class CleanseResult:
     rewritten_refs: int = 0
     replaced_hashes: list[str] = field(default_factory=list)
     remaining_findings: int = 0  # from the rescan of a fresh clone; 0 proves the purge
+    pushed: bool = False
+    already_gone: list[str] = field(default_factory=list)  # plan hashes the fresh rescan no longer finds
 
     @property
     def ok(self) -> bool:
@@ -86,16 +88,30 @@ def _literals(git_dir: Path, hashes: set[str]) -> dict[str, str]:
     return found
 
 
-def cleanse(remote: str, plan: dict, *, work_dir: Path | None = None,
-            prune_local_remote: bool = True) -> CleanseResult:
-    """Purge the plan's secrets from every ref of `remote` (a URL or path), then prove it."""
-    hashes = {s["hashed_secret"] for s in plan.get("secrets", [])}
+def cleanse(remote: str, plan: dict | None, *, work_dir: Path | None = None,
+            prune_local_remote: bool = True, push: bool = True) -> CleanseResult:
+    """Purge the plan's secrets from every ref of `remote` (a URL or path), then prove it.
+
+    A fresh rescan of the remote comes first: a secret it finds that the plan does not name means
+    the plan is stale or incomplete, and nothing is rewritten or pushed. With ``plan`` None the
+    fresh rescan is the plan. The rewrite happens in a mirror clone and is scanned again there;
+    only with ``push`` (and that scan clean) is it force-pushed, then proven by scanning a fresh
+    clone of the remote."""
     result = CleanseResult(remote)
-    if not hashes:
-        return result
     with tempfile.TemporaryDirectory(prefix="fleet-cleanse-", dir=work_dir) as tmp:
         mirror = Path(tmp) / "mirror.git"
         _run(["git", "clone", "--quiet", "--mirror", remote, str(mirror)])
+        found = scan_hashes(str(mirror), Path(tmp) / "before")
+        hashes = {s["hashed_secret"] for s in plan.get("secrets", [])} if plan is not None else found
+        unplanned = found - hashes
+        if unplanned:
+            raise CleanseError(f"the fresh rescan of {remote} found {len(unplanned)} secret(s) the purge plan does "
+                               "not name; nothing was rewritten or pushed: review them and make a new purge plan "
+                               "(`fleet check` on a clone)")
+        result.already_gone = sorted(hashes - found)
+        hashes &= found
+        if not hashes:
+            return result
         literals = _literals(mirror, hashes)
         missing = hashes - set(literals)
         if missing:
@@ -113,6 +129,11 @@ def cleanse(remote: str, plan: dict, *, work_dir: Path | None = None,
         result.replaced_hashes = sorted(literals)
         result.rewritten_refs = len(_run(["git", "for-each-ref", "--format=%(refname)"],
                                          cwd=mirror).split())
+        left = scan_hashes(str(mirror), Path(tmp) / "after")
+        if left:
+            raise CleanseError(f"after the rewrite {len(left)} secret(s) are still in the history; nothing pushed")
+        if not push:
+            return result  # the rewrite is proven clean in the mirror; pushing is the caller's word
         # filter-repo drops the origin remote on purpose; push to the URL explicitly
         _run(["git", "push", "--quiet", "--force", "--mirror", remote], cwd=mirror)
         local = Path(remote)
@@ -120,22 +141,28 @@ def cleanse(remote: str, plan: dict, *, work_dir: Path | None = None,
             # a local bare remote keeps the old objects until gc; prune them so they are gone
             _run(["git", "--git-dir", str(local), "reflog", "expire", "--expire=now", "--all"])
             _run(["git", "--git-dir", str(local), "gc", "--quiet", "--prune=now"])
+        result.pushed = True
         result.remaining_findings = rescan(remote, hashes, Path(tmp))
     return result
+
+
+def scan_hashes(remote: str, tmp: Path) -> set[str]:
+    """The hashes of every secret in a fresh clone of ``remote``: its tree and every ref's history."""
+    from . import secrets_gate
+    from .workspace import Workspace
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    clone = tmp / "scan"
+    _run(["git", "clone", "--quiet", "--no-local", remote, str(clone)])
+    result = secrets_gate.run(Workspace(clone), history=True, cache_dir=tmp / "scan-cache")
+    return set(result.tree_hashes) | {o.hashed_secret for o in result.history}
 
 
 def rescan(remote: str, hashes: set[str], tmp: Path) -> int:
     """Scan a fresh clone of the remote (tree and every ref's history): how many of the plan's
     secrets are still there."""
-    from . import secrets_gate
-    from .workspace import Workspace
-
-    clone = tmp / "verify"
-    _run(["git", "clone", "--quiet", "--no-local", remote, str(clone)])
-    result = secrets_gate.run(Workspace(clone), history=True, cache_dir=tmp / "verify-cache")
     # rev-list --all includes refs/remotes/origin/*: every branch of the remote is scanned
-    left = result.tree_hashes | {o.hashed_secret for o in result.history}
-    return len(left & hashes)
+    return len(scan_hashes(remote, tmp / "verify") & hashes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from pathlib import Path
+
+from fleet.display import escape
 
 from . import locate
 from .findings import GATES, GateReport
@@ -59,15 +60,6 @@ def check_config(root: Path, only_files: set[str] | None = None) -> bool:
             print(f"fleet check: {escape(str(problem))}", file=sys.stderr)
         return False
     return True
-
-
-def escape(text: str) -> str:
-    """Control and format characters (newlines, ANSI escapes, bidi overrides) as visible escapes,
-    so a file name or message cannot forge or hide output lines."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() or ch == " " or unicodedata.category(ch) not in (
-        "Cc", "Cf", "Zl", "Zp") else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _write_plan(root: Path, report: GateReport) -> Path | None:

@@ -142,23 +142,26 @@ class TemplateCache:
         return self.directory / f"{h.hexdigest()[:32]}.json"
 
     def get(self, template) -> list[Finding] | None:
+        from fleet.cachedir import load_sealed
+
         path = self._path(template)
+        data = load_sealed(path.parent, path.name, path.stem) if path else None
         try:
-            return [Finding(**item) for item in json.loads(path.read_text())] if path else None
-        except (OSError, ValueError, TypeError):
+            return [Finding(**item) for item in data] if isinstance(data, list) else None
+        except TypeError:
             return None
 
     def put(self, template, findings: list[Finding]) -> None:
         path = self._path(template)
         if path is None:
             return
+        from fleet.cachedir import CacheError, private_dir, store_sealed
+
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps([f.to_dict() for f in findings]))
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only cache only costs speed
+            private_dir(path.parent.parent)
+            store_sealed(path.parent, path.name, path.stem, [f.to_dict() for f in findings])
+        except (OSError, CacheError):
+            pass  # a read-only (or untrusted) cache only costs speed
 
 
 # what forked lint workers inherit: the loaded rules and the parsed templates (parsing and

@@ -125,11 +125,11 @@ CONFIG_NAME = "fleet.yaml"
 def parameters(root: Path) -> dict:
     """policies.parameters from <root>/fleet.yaml ({} when absent or unreadable: `fleet check`
     validates the config with the loader before the gates run)."""
-    import yaml
+    from fleet import yamlsafe
 
     try:
-        data = yaml.safe_load((root / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = yamlsafe.load_file(root / CONFIG_NAME).data
+    except yamlsafe.YamlInputError:
         return {}
     policies = data.get("policies") if isinstance(data, dict) else None
     values = policies.get("parameters") if isinstance(policies, dict) else None
@@ -153,14 +153,14 @@ def _example_parameters(rule: RuleFile, configured: dict, ws: Workspace,
                         findings: list[Finding]) -> dict:
     """tests/<rule>/parameters.yaml: the values the rule's examples are judged with, so a rule
     is tested even where it is not configured."""
-    import yaml
+    from fleet import yamlsafe
 
     path = rule.examples_dir / "parameters.yaml"
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = yamlsafe.load_file(path).data
+    except yamlsafe.YamlInputError as exc:
         data = exc
     if not isinstance(data, dict):
         findings.append(Finding("policy", "policy:rule-example-invalid", "error",

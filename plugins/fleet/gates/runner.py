@@ -289,17 +289,18 @@ def _store(cache_root: Path, gate: str, key: str, findings: list[Finding]) -> No
 
 
 def _load_json(cache_root: Path, gate: str, key: str):
-    try:
-        return json.loads((cache_root / f"gate-{gate}-{key}.json").read_text())
-    except (OSError, ValueError):
-        return None
+    # Private, sealed and bound to its gate and content key: a planted or edited entry is a miss.
+    from fleet.cachedir import load_sealed
+
+    return load_sealed(cache_root, f"gate-{gate}-{key}.json", f"gate-{gate}-{key}")
 
 
 def _store_json(cache_root: Path, gate: str, key: str, data) -> None:
     try:
-        cache_root.mkdir(parents=True, exist_ok=True)
-        for old in cache_root.glob(f"gate-{gate}-*.json"):
+        from fleet.cachedir import CacheError, private_dir, store_sealed
+
+        for old in private_dir(cache_root).glob(f"gate-{gate}-*.json"):
             old.unlink(missing_ok=True)  # one entry per gate: the cache does not grow
-        (cache_root / f"gate-{gate}-{key}.json").write_text(json.dumps(data))
-    except OSError:
+        store_sealed(cache_root, f"gate-{gate}-{key}.json", f"gate-{gate}-{key}", data)
+    except (OSError, CacheError):
         pass

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,11 +138,12 @@ def default_cache_dir(root: Path) -> Path:
 
 class _Cache:
     def __init__(self, directory: Path, digest: str):
+        from fleet.cachedir import load_sealed
+
         self.path = directory / f"secrets-v{CACHE_VERSION}-{digest}.json"
-        try:
-            self.data: dict = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.data = {}
+        # Private and sealed: an entry planted to clear a finding is a miss, scanned again.
+        data = load_sealed(directory, self.path.name, self.path.stem)
+        self.data: dict = data if isinstance(data, dict) else {}
         self.dirty = False
 
     def get(self, key):
@@ -157,14 +157,12 @@ class _Cache:
     def save(self) -> None:
         if not self.dirty:
             return
+        from fleet.cachedir import CacheError, store_sealed
+
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".secrets-cache-")
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self.data, handle, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only cache only costs speed
+            store_sealed(self.path.parent, self.path.name, self.path.stem, self.data)
+        except (OSError, CacheError):
+            pass  # a read-only (or untrusted) cache only costs speed
 
 
 def _kind(name: str) -> str:

@@ -187,6 +187,12 @@ def decode_template(text: str) -> tuple[Any, tuple[int | None, str] | None]:
     # cfn-lint's decoder understands !Ref/!Sub/!GetAtt and keeps line marks on every node.
     from cfnlint.decode.decode import decode_str
 
+    from fleet import yamlsafe
+
+    try:  # cfn-lint's decoder is unbounded: our limits (aliases, depth, duplicate keys) first
+        yamlsafe.check_text(text, "template")
+    except yamlsafe.YamlInputError as exc:
+        return None, (exc.line, f"cannot parse template: {exc.reason}")
     try:
         data, matches = decode_str(text)
     except Exception as exc:  # the decoder raises on some inputs instead of returning matches

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from fleet.aws import AwsContext
 from fleet.bundle import OpenBundle
 from fleet.gates import run_gates
-from fleet.gates.cleanse import cleanse
 from fleet.gates.findings import Finding
 
 
-def gates(ctx: AwsContext, bundle: OpenBundle, repo: Path | None, *, cleanse_history: bool = False,
-          history: dict | None = None) -> dict:
+def gates(ctx: AwsContext, bundle: OpenBundle, repo: Path | None, *, history: dict | None = None) -> dict:
     """The findings of every gate, stored beside the bundle.
 
     The history scan runs over ``repo`` (a plain folder this worker can read), or comes as
     ``history``: what the Source task's scan of its clone stored (``stages.source.scan_history``),
     when the fleet repo is a git URL. A scan that cannot run is an error finding, never a skip.
-    A secret in history fails the build and leaves a purge plan beside the bundle; with
-    ``cleanse_history`` the source remote's history is rewritten and rescanned (the secret must
-    still be rotated).
+    A secret in history fails the build and leaves a purge plan beside the bundle. Rewriting history
+    is never a side effect of a run: someone with push rights runs ``fleet cleanse`` with that plan.
     """
     # On real AWS this validates every policy document with IAM Access Analyzer; local AWS has no
     # Access Analyzer, and the gate says so in one warning instead of passing in silence.
@@ -42,11 +38,8 @@ def gates(ctx: AwsContext, bundle: OpenBundle, repo: Path | None, *, cleanse_his
         doc["purge_plan"] = f"s3://{bundle.bucket}/{prefix}/purge-plan.json"
         s3.put_object(Bucket=bundle.bucket, Key=f"{prefix}/purge-plan.json",
                       Body=json.dumps(purge_plan, indent=1).encode())
-        if cleanse_history and repo is not None:
-            doc["cleansed"] = cleanse_remote(repo, purge_plan)
-        elif cleanse_history:
-            doc["cleansed"] = {"ok": False, "error": "the fleet repo is a git URL: cleanse its remote with "
-                                                    "`fleet cleanse` from a clone (the build stage has none)"}
+        doc["cleanse"] = (f"aws s3 cp {doc['purge_plan']} purge-plan.json && fleet cleanse --remote <the fleet "
+                          "repo's remote> --plan purge-plan.json [--push]")
     s3.put_object(Bucket=bundle.bucket, Key=f"{prefix}/findings.json", Body=json.dumps(doc, indent=1).encode())
     return doc
 
@@ -92,17 +85,6 @@ def history_findings(repo: Path | None) -> tuple[list[dict], dict | None]:
 
 def _history_finding(severity: str, rule: str, where: str, message: str) -> dict:
     return Finding("secrets", rule, severity, where, None, None, message).to_dict()
-
-
-def cleanse_remote(repo: Path, purge_plan: dict) -> dict:
-    """Rewrite the history of the repo's ``origin`` remote so no planned secret remains, and prove it."""
-    remote = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True,
-                            text=True)
-    if remote.returncode != 0:
-        return {"ok": False, "error": f"{repo}: no `origin` remote to cleanse"}
-    result = cleanse(remote.stdout.strip(), purge_plan)
-    return {"ok": result.ok, "remote": result.remote, "rewritten_refs": result.rewritten_refs,
-            "remaining_findings": result.remaining_findings}
 
 
 def _in_git(path: Path) -> bool:

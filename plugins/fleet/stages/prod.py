@@ -22,12 +22,20 @@ PLAN_ROW_KEYS = ("account_name", "region", "baseline", "action", "status", "reas
                  "replacements", "deletions", "iam_changes")
 
 
+class NoTargets(ValueError):
+    """The prod targets resolve to no account, or the targets Param names an account they do not hold."""
+
+
 def waves(ctx: AwsContext, bundle: OpenBundle, only: list[str] | None = None,
           org: OrgView | None = None) -> list[list[stacks.StackTarget]]:
     """The prod targets in rollout order, split into the configured waves (by account, in name order;
     within an account its baselines in dependency order)."""
+    return _in_waves(bundle, env_targets(ctx, bundle, "prod", only=only, org=org))
+
+
+def _in_waves(bundle: OpenBundle, targets: list[stacks.StackTarget]) -> list[list[stacks.StackTarget]]:
     by_account: dict[str, list[stacks.StackTarget]] = {}
-    for t in env_targets(ctx, bundle, "prod", only=only, org=org):
+    for t in targets:
         by_account.setdefault(t.account_id, []).append(t)
     ordered = sorted(by_account, key=lambda acct: by_account[acct][0].account_name)
     account_waves = rollout.plan_waves(ordered, bundle.config.environments.waves)
@@ -137,6 +145,7 @@ def plan(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[st
     org = read_org(ctx, with_tags=needs_tags(bundle.config))
     planned = waves(ctx, bundle, only, org=org)
     targets = [t for w in planned for t in w]
+    check_targets(ctx, bundle, only, targets)
     rows = plan_targets(ctx, targets, bundle.digest, max_concurrent=max_concurrent)
     gone = removal.plan_rows(ctx, bundle.config, org, removals(ctx, bundle, org, only), max_concurrent=max_concurrent)
     doc = plan_mod.aggregate(bundle.digest, rows, [list(dict.fromkeys(t.account_name for t in w)) for w in planned],
@@ -148,6 +157,38 @@ def plan(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[st
     doc["auto_approve"] = doc["empty"] and bundle.config.approval.auto_approve_empty_plan
     return {k: v for k, v in doc.items() if k != "accounts"} | {
         "accounts": [{k: r.get(k) for k in PLAN_ROW_KEYS} for r in doc["accounts"]]}
+
+
+def check_targets(ctx: AwsContext, bundle: OpenBundle, only: list[str] | None,
+                  targets: list[stacks.StackTarget]) -> None:
+    """A plan with no target is a mistake (a typo in targets, an empty OU), not an empty change to
+    approve automatically: refuse it naming what was asked for, and any name of the targets Param
+    that is not a prod target. A config with no baseline left has no stack targets by design: its
+    plan is the removals."""
+    if not bundle.config.baselines:
+        return
+    names = {t.account_name for t in targets} | {t.account_id for t in targets}
+    unknown = [n for n in only or () if n not in names]
+    if unknown and targets:
+        raise NoTargets(f"the targets Param names {', '.join(map(repr, unknown))}, not among the prod targets "
+                        f"({', '.join(sorted({t.account_name for t in targets}))}); nothing planned")
+    if not targets:
+        t = bundle.config.environments.prod_targets
+        asked = (f"environments.prod.targets: ous {list(t.ous)}, accounts {list(t.accounts)}, tags {dict(t.tags)}, "
+                 f"exclude_accounts {list(t.exclude_accounts)}")
+        limit = f"; the targets Param limits them to {list(only)}" if only else ""
+        raise NoTargets(f"the prod targets resolve to no ACTIVE account ({asked}{limit}); nothing planned, "
+                        "nothing approved")
+
+
+def approved_plan(ctx: AwsContext, bundle: OpenBundle, run_id: str, plan_digest: str) -> dict[tuple, dict]:
+    """The plan the approval names, read back from the artifacts bucket and checked against its digest."""
+    key = f"plans/{approval.safe_key(run_id or bundle.digest)}/plan.json"
+    try:
+        doc = json.loads(ctx.client("s3").get_object(Bucket=bundle.bucket, Key=key)["Body"].read())
+    except Exception as exc:  # noqa: BLE001 - no plan, no deployment
+        raise plan_mod.PlanMismatch(f"the approved plan s3://{bundle.bucket}/{key} cannot be read ({exc})") from None
+    return plan_mod.verify(doc, plan_digest, bundle.digest)
 
 
 def approval_settings(bundle: OpenBundle) -> dict:
@@ -166,9 +207,23 @@ def record_automatic_approval(ctx: AwsContext, bundle: OpenBundle, run_id: str, 
 
 
 def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[str] | None = None,
-                rerun_failed_only: bool = False, log: Callable[[str], None] = print, try_number: int = 0) -> dict:
-    """The waves in order, through the ledger; a halted wave is put back on its last good bundle."""
-    planned = waves(ctx, bundle, only)
+                rerun_failed_only: bool = False, log: Callable[[str], None] = print, try_number: int = 0,
+                plan_digest: str | None = None) -> dict:
+    """The waves in order, through the ledger; a halted wave is put back on its last good bundle.
+
+    With ``plan_digest`` (the approved plan's), the approved plan binds the rollout: only its targets
+    are deployed (an account that appeared since is reported "not in the approved plan"), and a
+    change set that would do anything else than the planned one is not executed."""
+    bound = approved_plan(ctx, bundle, run_id, plan_digest) if plan_digest else None
+    everything = env_targets(ctx, bundle, "prod", only=only)
+    planned = _in_waves(bundle, [t for t in everything if bound is None or plan_mod.target_key(t) in bound])
+    not_in_plan = [] if bound is None else list(dict.fromkeys(
+        t.account_name for t in everything if plan_mod.target_key(t) not in bound))
+    for name in not_in_plan:
+        log(f"{name}: {plan_mod.NOT_IN_PLAN}")
+    deploy = stacks.deploy if bound is None else (
+        lambda c, t, d, **kw: stacks.deploy(c, t, d, differs=lambda change: plan_mod.difference(
+            bound.get(plan_mod.target_key(t)), change), **kw))
     tolerances, concurrency = wave_settings(bundle.config, planned)
     ledger = Ledger(ctx)
     ledger.ensure_table()
@@ -183,8 +238,8 @@ def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: 
     result = rollout.run_waves(ctx, planned, bundle.digest, max_concurrent=concurrency, failure_tolerance=tolerances,
                                on_wave=on_wave, ledger=ledger, run_id=run_id, rerun_failed_only=rerun_failed_only,
                                open_bundle=lambda digest: bundle.ref.sibling(digest).open(ctx), log=log,
-                               try_number=try_number)
-    out = result.to_dict()
+                               try_number=try_number, deploy=deploy)
+    out = result.to_dict() | {"not_in_plan": not_in_plan}
     # Removals only after every wave passed: a halted rollout leaves them for the next approved plan.
     out["removals"] = [] if result.halted else [r.to_dict() for r in remove_approved(
         ctx, bundle, run_id, only=only, ledger=ledger, log=log,
