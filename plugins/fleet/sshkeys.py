@@ -17,7 +17,7 @@ import stat
 import sys
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -76,6 +76,9 @@ def load_private_key(path: str | Path, passphrase: bytes | None = None) -> Ed255
             raise SshKeyError(f"{path}: the private key is encrypted; run on a terminal to enter its passphrase") \
                 from None
         return load_private_key(path, getpass.getpass(f"Passphrase for {path}: ").encode())
+    except UnsupportedAlgorithm:  # cryptography decrypts OpenSSH keys with the bcrypt package
+        raise SshKeyError(f"{path}: passphrase-protected OpenSSH keys need the 'bcrypt' package, which is not "
+                          "installed; use a key without a passphrase kept owner-only (chmod 600)") from None
     except ValueError as exc:
         raise SshKeyError(f"{path}: not an OpenSSH private key ({exc})") from None
     if not isinstance(key, Ed25519PrivateKey):

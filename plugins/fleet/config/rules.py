@@ -38,7 +38,8 @@ def approvers(items: list, problems: Problems) -> None:
             if not isinstance(value, str):
                 continue
             if value in seen[field]:
-                problems.add(f"approval.approvers[{i}].{field}", f"a {field.replace('_', ' ')} no other approver has")
+                label = {"name": "a name", "email": "an email", "public_key": "a public key"}[field]
+                problems.add(f"approval.approvers[{i}].{field}", f"{label} no other approver has")
             seen[field].add(value)
         if isinstance(item.get("public_key"), str):
             try:
