@@ -30,7 +30,9 @@ from fleet_airflow.verdicts import fail
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
 # Credentials for a git-URL fleet_repo (README: "Fleet repo from git"); absent: an anonymous remote.
 GIT_CONN_ID = os.environ.get("FLEET_GIT_CONN_ID", "fleet_git")
-DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
+# FLEET_REPO: the fleet repository the trigger form offers (`make demo` / `make up`: a copy of include/
+# with the demo approvers' public keys); the sample itself by default.
+DEFAULT_REPO = os.environ.get("FLEET_REPO") or str(Path(__file__).resolve().parents[1] / "include")
 
 
 def _ctx(settings: dict):
