@@ -168,12 +168,17 @@ def request(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str |
             targets: list[str] | tuple[str, ...] = ()) -> dict:
     """Publish (idempotently) what is waiting for a decision, what it is, and how to give it."""
     existing = store.get(request_key(run_id))
+    shown = {"commit": commit, "fleet_repo": fleet_repo, "source_ref": source_ref, "targets": list(targets)}
     if isinstance(existing, dict) and existing.get("bundle_digest") == bundle_digest \
             and existing.get("plan_digest") == plan_digest:
+        # Published first by a path that knew less (the UI task): add what this one knows, same request time.
+        missing = {k: v for k, v in shown.items() if v and not existing.get(k)}
+        if missing:
+            existing = {**existing, **missing}
+            store.put(request_key(run_id), existing)
         return existing
     doc = {"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest, "summary": summary,
-           "commit": commit, "fleet_repo": fleet_repo, "source_ref": source_ref, "targets": list(targets),
-           "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
+           **shown, "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
            "command": approve_command(run_id), "reject_command": approve_command(run_id, reject=True)}
     store.put(request_key(run_id), doc)
     return doc

@@ -224,3 +224,12 @@ def test_the_request_is_idempotent_and_names_the_exact_commands(store):
     assert again["command"] == ("fleet approve manual__2026-11-28T10:00:00+00:00 --approver <your approver id> "
                                 "--key ~/.ssh/id_ed25519 --reason '<what you checked>'")
     assert "--reject" in again["reject_command"]
+
+
+def test_a_request_published_first_by_the_ui_task_gains_what_the_gate_knows(store):
+    again = approval.request(store, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, summary="x",
+                             triggered_by=TRIGGERED_BY, approvers=NAMES, commit="c" * 40, fleet_repo="file:///fleet",
+                             source_ref="main", targets=["app-prod-01"])
+    assert again["commit"] == "c" * 40 and again["targets"] == ["app-prod-01"] and again["source_ref"] == "main"
+    assert again["requested_at"] == REQUESTED  # the same request: earlier decisions stay valid
+    assert store.get(approval.request_key(RUN)) == again
