@@ -25,10 +25,75 @@ import sys
 from pathlib import Path
 
 # The management account: the pipeline's own principal.
-MANAGEMENT_CALLS: tuple[str, ...] = ()
+MANAGEMENT_CALLS: tuple[str, ...] = (
+    "access-analyzer:ValidatePolicy",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:DescribeStacks",
+    "cloudformation:ExecuteChangeSet",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:Scan",
+    "monitoring:PutMetricData",
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListRoots",
+    "s3:CreateBucket",
+    "s3:GetObject",
+    "s3:HeadBucket",
+    "s3:HeadObject",
+    "s3:ListObjectsV2",
+    "s3:PutObject",
+    "servicecatalog:AssociatePrincipalWithPortfolio",
+    "servicecatalog:AssociateProductWithPortfolio",
+    "servicecatalog:AssociateTagOptionWithResource",
+    "servicecatalog:CreateConstraint",
+    "servicecatalog:CreatePortfolio",
+    "servicecatalog:CreatePortfolioShare",
+    "servicecatalog:CreateProduct",
+    "servicecatalog:CreateTagOption",
+    "servicecatalog:DescribePortfolio",
+    "servicecatalog:DescribePortfolioShares",
+    "servicecatalog:EnableAWSOrganizationsAccess",
+    "servicecatalog:ListConstraintsForPortfolio",
+    "servicecatalog:ListPortfolios",
+    "servicecatalog:ListPortfoliosForProduct",
+    "servicecatalog:ListPrincipalsForPortfolio",
+    "servicecatalog:ListProvisioningArtifacts",
+    "servicecatalog:ListTagOptions",
+    "servicecatalog:SearchProductsAsAdmin",
+    "sns:CreateTopic",
+    "sns:Publish",
+    "sts:AssumeRole",
+    "sts:GetCallerIdentity",
+)
 
 # Member accounts, through the assumed pipeline role.
-MEMBER_CALLS: tuple[str, ...] = ()
+MEMBER_CALLS: tuple[str, ...] = (
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:DescribeStacks",
+    "cloudformation:ExecuteChangeSet",
+    "iam:CreateRole",
+    "iam:GetRole",
+    "iam:PutRolePolicy",
+    "kms:GetKeyRotationStatus",
+    "monitoring:DescribeAlarms",
+    "s3:DeleteBucket",
+    "s3:GetBucketEncryption",
+    "s3:GetBucketLogging",
+    "s3:GetBucketVersioning",
+    "s3:GetPublicAccessBlock",
+    "s3:ListObjectVersions",
+    "securityhub:GetFindings",
+    "servicecatalog:AcceptPortfolioShare",
+    "servicecatalog:ListAcceptedPortfolioShares",
+    "sns:GetTopicAttributes",
+    "sts:AssumeRole",
+)
 
 # API operations whose IAM action has another name (or needs more than one action).
 IAM_ACTION_NAMES: dict[str, tuple[str, ...]] = {
@@ -41,6 +106,8 @@ IAM_ACTION_NAMES: dict[str, tuple[str, ...]] = {
     "s3:CopyObject": ("s3:GetObject", "s3:PutObject"),
     "s3:PutBucketEncryption": ("s3:PutEncryptionConfiguration",),
     "s3:GetBucketEncryption": ("s3:GetEncryptionConfiguration",),
+    "s3:GetBucketLogging": ("s3:GetBucketLogging",),
+    "access-analyzer:ValidatePolicy": ("access-analyzer:ValidatePolicy",),
     "s3:PutPublicAccessBlock": ("s3:PutBucketPublicAccessBlock",),
     "s3:GetPublicAccessBlock": ("s3:GetBucketPublicAccessBlock",),
     "s3:PutBucketLifecycleConfiguration": ("s3:PutLifecycleConfiguration",),
@@ -69,11 +136,25 @@ def actions(calls) -> list[str]:
     return sorted({a for c in calls for a in iam_actions(c)})
 
 
-def pipeline_policy() -> dict:
-    """The management account's pipeline policy: its own calls, and assuming the member role."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "FleetPipelineCalls", "Effect": "Allow", "Action": actions(MANAGEMENT_CALLS), "Resource": "*"},
-    ]}
+# Calls that act on roles: allowed on the named roles only, never on "*" (a role that may write any
+# role's policy or assume any role escalates to anything; the IAM gate refuses such a template).
+ROLE_CALLS = frozenset({"iam:CreateRole", "iam:GetRole", "iam:PutRolePolicy", "sts:AssumeRole"})
+
+
+def _statements(calls, role_arns: list) -> list[dict]:
+    scoped = [c for c in calls if c in ROLE_CALLS]
+    rest = [c for c in calls if c not in ROLE_CALLS]
+    statements = [{"Sid": "FleetPipelineCalls", "Effect": "Allow", "Action": actions(rest), "Resource": "*"}]
+    if scoped:
+        statements.append({"Sid": "FleetPipelineRoles", "Effect": "Allow", "Action": actions(scoped),
+                           "Resource": role_arns})
+    return statements
+
+
+def pipeline_policy(pipeline_role: str = "OrganizationAccountAccessRole") -> dict:
+    """The management account's pipeline policy: its own calls, and assuming the pipeline role in members."""
+    return {"Version": "2012-10-17",
+            "Statement": _statements(MANAGEMENT_CALLS, [f"arn:aws:iam::*:role/{pipeline_role}"])}
 
 
 def bootstrap_template() -> str:
@@ -87,6 +168,9 @@ def bootstrap_template() -> str:
                                      "account (the aws_default connection's role or user ARN)"},
             "RoleName": {"Type": "String", "Default": "OrganizationAccountAccessRole",
                          "Description": "organization.pipeline_role in fleet.yaml"},
+            "SmokeTestRoleName": {"Type": "String", "Default": "Developer",
+                                  "Description": "catalog.smoke_test.principal's role: the pipeline creates it "
+                                                 "(create_principal) and acts as it for the end-user smoke test"},
         },
         "Resources": {"FleetDeploymentRole": {"Type": "AWS::IAM::Role", "Properties": {
             "RoleName": {"Ref": "RoleName"},
@@ -94,8 +178,8 @@ def bootstrap_template() -> str:
                 "Effect": "Allow", "Principal": {"AWS": {"Ref": "PipelinePrincipalArn"}},
                 "Action": "sts:AssumeRole"}]},
             "Policies": [{"PolicyName": "fleet-pipeline-calls", "PolicyDocument": {
-                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions(MEMBER_CALLS),
-                                                        "Resource": "*"}]}}],
+                "Version": "2012-10-17", "Statement": _statements(MEMBER_CALLS, [
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${SmokeTestRoleName}"}])}}],
             "Tags": [{"Key": "fleet:managed-by", "Value": "fleet-pipeline"}],
         }}},
         "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["FleetDeploymentRole", "Arn"]}}},

@@ -27,6 +27,10 @@ def test_the_generated_documents_are_current(tmp_path):
                       "Action": "sts:AssumeRole"}]  # the pipeline's principal, nobody else
     for doc in (policy["Statement"], role["Policies"][0]["PolicyDocument"]["Statement"]):
         assert all("*" not in a for s in doc for a in s["Action"])  # actions named, never wildcards
+        for statement in doc:  # acting on roles only on named roles: "*" would be privilege escalation
+            if set(statement["Action"]) & {"iam:PutRolePolicy", "iam:CreateRole", "sts:AssumeRole"}:
+                assert statement["Resource"] != "*" and "*" not in json.dumps(statement["Resource"]).split(
+                    ":role/")[-1], statement
 
 
 def test_every_call_of_a_pipeline_run_is_allowed_by_the_generated_documents(fleet_env, fleet_dag, tmp_path,
