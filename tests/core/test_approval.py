@@ -233,3 +233,21 @@ def test_a_request_published_first_by_the_ui_task_gains_what_the_gate_knows(stor
     assert again["commit"] == "c" * 40 and again["targets"] == ["app-prod-01"] and again["source_ref"] == "main"
     assert again["requested_at"] == REQUESTED  # the same request: earlier decisions stay valid
     assert store.get(approval.request_key(RUN)) == again
+
+
+def test_settled_lists_a_run_until_a_decision_that_counts(store):
+    """`fleet approvals` and the Fleet page: no keys there, every other rule applies."""
+    req = store.get(approval.request_key(RUN))
+    put(store, decision(), "1-unsigned")
+    put(store, signed(decision(approver="mallory")), "2-mallory")
+    put(store, signed(decision(bundle_digest=OTHER_BUNDLE)), "3-other-bundle")
+    put(store, {"approve": True}, "4-malformed")
+    assert not approval.settled(store, req)
+    put(store, signed(decision()), "5-approved")
+    assert approval.settled(store, req)
+
+
+def test_a_ui_record_settles_the_request(store):
+    approval.record_audit(store, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, approver="platform-lead",
+                          approve=False, reason="no", via="airflow-ui")
+    assert approval.settled(store, store.get(approval.request_key(RUN)))

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from fleet import approval, fleetview, report
 from fleet.ledger import Entry, Ledger
 from fleet.stacks import DeployResult
@@ -119,9 +121,13 @@ def test_pending_approvals_until_a_decision_exists(view):
                      triggered_by="admin", approvers=("platform-lead",))
     approval.request(store, run_id="run-b", bundle_digest=NEW, plan_digest="p", summary="x", triggered_by=None,
                      approvers=("platform-lead",))
-    store.put(approval.decisions_prefix("run-b") + "1.json", {"approve": True})
+    store.put(approval.decisions_prefix("run-b") + "1.json", {"approve": True})  # malformed: still waiting
+    approval.request(store, run_id="run-c", bundle_digest=NEW, plan_digest="p", summary="x", triggered_by=None,
+                     approvers=("platform-lead",))
+    approval.decide(store, run_id="run-c", approver="platform-lead", approve=True, reason="",
+                    key=Ed25519PrivateKey.generate())  # signed: the Fleet page holds no keys, the gate checks it
     pending = view.approvals()
-    assert [p["run_id"] for p in pending] == ["run-a"]
+    assert [p["run_id"] for p in pending] == ["run-a", "run-b"]
     assert pending[0]["approvers"] == ["platform-lead"] and pending[0]["summary"] == "3 accounts: 3 change"
     assert pending[0]["age_seconds"] >= 0 and pending[0]["deadline"] > pending[0]["requested_at"]
 
