@@ -48,3 +48,23 @@ def test_every_call_of_a_pipeline_run_is_allowed_by_the_generated_documents(flee
     assert missing == {"management": [], "member": []}, (
         f"calls the pipeline made that its documents do not allow (add them to fleet/permissions.py, then "
         f"python -m fleet.permissions --write): {missing}")
+
+
+def test_every_call_of_an_account_vending_run_is_allowed_by_the_pipeline_policy(fleet_env, airflow_db, monkeypatch):
+    """account_vending runs as the same pipeline principal: CreateAccount, the readiness checks,
+    OU, tags, SCPs, the security services and the baseline in the new account."""
+    from tests.support.dags import parse_dag, run_vending
+
+    dag = parse_dag("account_vending")
+    recorder = CallRecorder(monkeypatch)
+    account = {"name": "perm-prod-01", "email": "perm-prod-01@example.com", "ou": "Prod", "tags": {"team": "t"}}
+    dr, tis = run_vending(dag, {"accounts": [account], "poll_seconds": 5})
+    assert str(dr.state) == "success", {k: str(ti.state) for k, ti in tis.items()}
+    allowed = {"management": set(permissions.actions(permissions.MANAGEMENT_CALLS)),
+               "member": set(permissions.actions(permissions.MEMBER_CALLS))}
+    missing = {kind: sorted(c for c in recorder.of(kind) if not set(permissions.iam_actions(c)) <= allowed[kind])
+               for kind in allowed}
+    assert recorder.of("management") and recorder.of("member")
+    assert missing == {"management": [], "member": []}, (
+        f"calls account_vending made that the documents do not allow (add them to fleet/permissions.py, then "
+        f"python -m fleet.permissions --write): {missing}")
