@@ -30,8 +30,9 @@ from fleet_airflow.verdicts import fail
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
 # Credentials for a git-URL fleet_repo (README: "Fleet repo from git"); absent: an anonymous remote.
 GIT_CONN_ID = os.environ.get("FLEET_GIT_CONN_ID", "fleet_git")
-DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
-APPROVAL_KEY_CONN_ID = "fleet_approval"
+# FLEET_REPO: the fleet repository the trigger form offers (`make demo` / `make up`: a copy of include/
+# with the demo approvers' public keys); the sample itself by default.
+DEFAULT_REPO = os.environ.get("FLEET_REPO") or str(Path(__file__).resolve().parents[1] / "include")
 
 
 def _ctx(settings: dict):
@@ -125,13 +126,16 @@ with DAG(
                 bundle = stage.snapshot_and_upload(ctx, repo, ref=ref)
             except (SourceError, GitSourceError) as exc:  # a bad ref or a git failure: retrying cannot fix it
                 fail(f"source snapshot failed: {exc}")
+            # Separation of duties: who wrote the commits since the last prod rollout may not approve.
+            found_authors, since = stage.commit_authors(ctx, bundle, repo)
             if is_git_url(params["fleet_repo"]):
                 # The history scan runs in this task's clone; the build stage reads its findings from S3.
                 found = stage.scan_history(ctx, bundle, repo)
                 print(f"git history of {bundle.commit}: {len(found['findings'])} finding(s)")
             print(f"bundle {bundle.digest} commit {bundle.commit}: {bundle.files} files, "
                   f"{'uploaded' if bundle.uploaded else 'already in'} s3://{bundle.bucket}/{bundle.key}")
-            return bundle.to_dict()
+            print(f"authors since {since[:12] if since else 'the first commit'}: {', '.join(found_authors) or '-'}")
+            return {**bundle.to_dict(), "authors": found_authors, "authors_since": since}
 
         settings = preflight()
         artifacts_bucket = S3CreateBucketOperator(
@@ -203,11 +207,13 @@ with DAG(
         @task
         def auto_approve(settings: dict, bundle: dict, plan: dict, run_id: str | None = None) -> dict:
             from fleet.stages import prod as stage
-            from fleet_airflow.approvals import signing_key
 
             ctx = _ctx(settings)
-            record = stage.record_automatic_approval(ctx, _opened(ctx, bundle), run_id, plan,
-                                                     signing_key(APPROVAL_KEY_CONN_ID))
+            try:  # verified by planning again, not by a key: the pipeline holds none
+                record = stage.record_automatic_approval(ctx, _opened(ctx, bundle), run_id, plan,
+                                                         only=settings.get("targets") or None)
+            except stage.NotEmpty as exc:
+                fail(f"no automatic approval: {exc}")
             print(f"no change in any account: approved automatically ({record['reason']})")
             return record
 
@@ -239,6 +245,11 @@ with DAG(
             except PlanMismatch as exc:
                 fail(str(exc))
             rollout_metrics(ctx, opened.config, time.monotonic() - started)
+            if not result["halted"]:
+                from fleet import authors
+
+                authors.record_deployed(ctx, opened.bucket, digest=opened.digest, commit=bundle.get("commit"),
+                                        run_id=run_id)
             if result["halted"]:
                 ti.xcom_push(key="return_value", value=result)  # the run report names every account from it
                 failed = [a for w in result["waves"] for a in w["failed_accounts"]]
@@ -283,14 +294,16 @@ with DAG(
             task_id="approval", bucket=settings["bucket"], region_name=settings["region"],
             pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
             plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"], approvers=settings["approvers"],
-            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID,
+            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, authors=bundle["authors"],
+            commit=bundle["commit"], fleet_repo="{{ params.fleet_repo }}", source_ref=settings["source_ref"],
+            targets=prod_plan["accounts"],
             poll_interval=5, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         ui_approval = FleetUIApprovalOperator(
             task_id="ui_approval", bucket=settings["bucket"], region_name=settings["region"],
             pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"],
             plan_digest=prod_plan["plan_digest"], summary=prod_plan["summary"],
             auto_approved=prod_plan["auto_approve"], approvers=settings["approvers"],
-            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID, key_conn_id=APPROVAL_KEY_CONN_ID)
+            timeout_hours=settings["timeout_hours"], aws_conn_id=AWS_CONN_ID)
         prod_plan >> ui_approval >> approval
         deployed = rollout(settings, bundle, prod_plan["plan_digest"])
         decided >> [approval, automatic]

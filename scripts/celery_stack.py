@@ -120,7 +120,6 @@ class CeleryStack:
     api_port: int = 0
     aws_port: int = 0
     log_ports: dict[str, int] = field(default_factory=dict)
-    approval_key: str = ""
 
     @property
     def pg(self) -> dict:
@@ -154,7 +153,6 @@ class CeleryStack:
             self._flush_redis()
         self.api_port = free_port()
         self.aws_port = free_port()
-        self.approval_key = secrets.token_hex(32)
         self._local_aws()
         shared = self._shared_env()
         self._run(["airflow", "db", "migrate"], shared, "migrate")
@@ -231,7 +229,6 @@ class CeleryStack:
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
                 "conn_type": "aws", "login": "testing", "password": "testing",
                 "extra": {"endpoint_url": self.aws_endpoint, "region_name": "us-east-1"}}),
-            "AIRFLOW_CONN_FLEET_APPROVAL": json.dumps({"conn_type": "generic", "password": self.approval_key}),
         })
         env.update(self.extra_env)
         return env
@@ -352,8 +349,9 @@ def main() -> int:
 ==> components' homes and logs: {base}/<component>/ (component.log)
 ==> local AWS: {stack.aws_endpoint}; approve a run waiting at prod.approval with:
     AWS_ENDPOINT_URL={stack.aws_endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\
-    AWS_DEFAULT_REGION=us-east-1 FLEET_APPROVAL_KEY={stack.approval_key} \\
-    .venv/bin/fleet approve RUN_ID --approver platform-lead
+    AWS_DEFAULT_REGION=us-east-1 \\
+    .venv/bin/fleet approve RUN_ID --approver platform-lead --key .demo/keys/platform-lead
+    (a run of fleet_repo file://{REPO}/.demo/fleet-repo: `python3 scripts/demo_keys.py` makes it and the keys)
 ==> Ctrl-C stops everything this started.""", flush=True)
         while not stopping:
             for c in stack.components:

@@ -4,7 +4,9 @@
 2. vend one new prod account with the account_vending DAG (created, ready, guardrails, baseline);
 3. run the account_fleet_pipeline DAG end to end with `airflow dags test` (a real DAG run with its
    own metadata DB, deferrable sensors run through their triggers in line);
-4. when the run waits at prod.approval, record the decision with `fleet approve` from this process;
+4. when the run waits at prod.approval, record the decision with `fleet approve` from this process,
+   signed with the approver's own key (made once per checkout in .demo/keys/, owner-only; the run
+   uses .demo/fleet-repo, a copy of include/ listing those public keys: scripts/demo_keys.py);
 5. print the run report (per stage, per account) and stop everything it started.
 
 Run it again and it succeeds again: every stage is idempotent, and local AWS starts fresh.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -39,17 +40,7 @@ def free_port(preferred: int = 4566) -> int:
             return s.getsockname()[1]
 
 
-def approval_key() -> str:
-    """A signing key made once for this checkout, kept outside git with owner-only access."""
-    path = DEMO / "approval.key"
-    if not path.exists():
-        DEMO.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def demo_env(endpoint: str, key: str) -> dict[str, str]:
+def demo_env(endpoint: str, fleet_repo: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         # Not `make up`'s home (.demo/airflow): its runs would show there as green runs whose reports
@@ -62,11 +53,10 @@ def demo_env(endpoint: str, key: str) -> dict[str, str]:
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
             "conn_type": "aws", "login": "testing", "password": "testing",
             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}),
-        "AIRFLOW_CONN_FLEET_APPROVAL": json.dumps({"conn_type": "generic", "password": key}),
+        "FLEET_REPO": str(fleet_repo),  # the DAG's default fleet_repo: the copy with the demo approvers' keys
         # For `fleet approve`, which like any AWS CLI takes its endpoint and credentials from here.
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-        "FLEET_APPROVAL_KEY": key,
     })
     return env
 
@@ -83,9 +73,13 @@ def main() -> int:
     started = time.time()
     port = free_port()
     state_dir = DEMO / "localaws"
-    key = approval_key()
+    from demo_keys import KEYS, prepare
+
+    fleet_repo = prepare()
+    step(f"approvers' keys in {KEYS.relative_to(ROOT)}/ (owner-only); the run uses {fleet_repo.relative_to(ROOT)}, "
+         "a copy of include/ listing their public keys")
     endpoint = f"http://127.0.0.1:{port}"
-    env = demo_env(endpoint, key)
+    env = demo_env(endpoint, fleet_repo)
     step(f"starting local AWS on {endpoint}, seeded from include/fleet.yaml")
     # Local AWS is its own package with its own command (installed by `make install`).
     if run([str(BIN / "localaws"), "up", "--port", str(port), "--config", "include/fleet.yaml",
@@ -167,6 +161,7 @@ def approve_when_asked(env: dict, dag_run: subprocess.Popen, timeout: float = 60
             req = pending[0]
             step(f"run {req['run_id']} waits for approval: {req['summary']}")
             cmd = [str(BIN / "fleet"), "approve", req["run_id"], "--approver", APPROVER,
+                   "--key", f".demo/keys/{APPROVER}", "--config", ".demo/fleet-repo/fleet.yaml",
                    "--reason", "demo: plan reviewed"]
             step("approving from a second process: fleet approve " + " ".join(cmd[2:]))
             run(cmd, env, check=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make up`: the demo setup with the Airflow UI. Local AWS in the background (seeded from
 # include/fleet.yaml), then `airflow standalone` (api-server with the UI on http://localhost:8080,
-# scheduler, dag-processor, triggerer) with the same connections and approval key as `make demo`,
+# scheduler, dag-processor, triggerer) with the same connection and approvers' keys as `make demo`,
 # on a metadata DB of its own (.demo/airflow) that starts empty each time, as local AWS does. Ctrl-C (or SIGTERM) stops Airflow and its components; local AWS is stopped on the
 # way out.
 #
@@ -31,13 +31,11 @@ if "$BIN/python" -c 'import socket, sys; s = socket.socket(); s.settimeout(0.5);
   exit 1
 fi
 
-# The approval signing key: made once for this checkout, owner-only, never committed (.demo/ is ignored).
-mkdir -p "$DEMO"
-if [ ! -s "$DEMO/approval.key" ]; then
-  (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32), end="")' > "$DEMO/approval.key")
-fi
-chmod 600 "$DEMO/approval.key"
-KEY=$(cat "$DEMO/approval.key")
+# A key pair per approver (made once for this checkout in .demo/keys/, owner-only, never committed:
+# .demo/ is ignored) and .demo/fleet-repo, the copy of include/ that lists their public keys; the
+# DAG's trigger form offers that copy (FLEET_REPO). The pipeline itself holds no private key.
+FLEET_REPO=$("$BIN/python" scripts/demo_keys.py)
+export FLEET_REPO
 
 AIRFLOW_PID=
 cleanup() {
@@ -75,7 +73,6 @@ export AIRFLOW__API__PORT=$UI_PORT
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$UI_PORT/execution/
 export AWS_EC2_METADATA_DISABLED=true
 export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"testing\", \"password\": \"testing\", \"extra\": {\"endpoint_url\": \"$ENDPOINT\", \"region_name\": \"us-east-1\"}}"
-export AIRFLOW_CONN_FLEET_APPROVAL="{\"conn_type\": \"generic\", \"password\": \"$KEY\"}"
 
 # Local AWS started fresh above, so Airflow's metadata starts fresh too: runs whose reports and
 # stacks no longer exist, or a leftover fleet_vended_accounts asset event naming an account that is
@@ -103,8 +100,8 @@ cat <<EOF
 ==> local AWS: $ENDPOINT, seeded from include/fleet.yaml
 ==> to decide from a terminal instead (a run triggered with approval_ui off):
     export AWS_ENDPOINT_URL=$ENDPOINT AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
-    export FLEET_APPROVAL_KEY=\$(cat .demo/approval.key)
-    .venv/bin/fleet approvals; .venv/bin/fleet approve RUN_ID --approver platform-lead
+    .venv/bin/fleet approvals
+    .venv/bin/fleet approve RUN_ID --approver platform-lead --key .demo/keys/platform-lead --config .demo/fleet-repo/fleet.yaml
 ==> Ctrl-C stops Airflow and local AWS.
 EOF
 

@@ -207,12 +207,9 @@ def fleet_env(fresh_fleet, aws_server, airflow_db, monkeypatch, tmp_path):
     import json
 
     from tests.support import aws_connection
-    from tests.support.dags import APPROVAL_KEY
 
     endpoint = aws_server.endpoint_url
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(endpoint))
-    monkeypatch.setenv("AIRFLOW_CONN_FLEET_APPROVAL", json.dumps({"conn_type": "generic", "password": APPROVAL_KEY}))
-    monkeypatch.setenv("FLEET_APPROVAL_KEY", APPROVAL_KEY)
     monkeypatch.setenv("FLEET_WORK_DIR", str(tmp_path / "bundles"))  # never another run's folder
     return endpoint
 

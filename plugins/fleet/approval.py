@@ -1,29 +1,35 @@
-"""Approval records: the request a run publishes, the decisions people sign, and their verification.
+"""Approval requests, the decisions approvers sign with their own keys, and their verification.
 
 Decisions live outside Airflow (in the artifacts bucket, or a DynamoDB table with
 ``approval.store: dynamodb``) so that an approver needs no Airflow access and the record survives
-the run. Two ways write a decision, both signed with the same key and judged by the same rules:
-``fleet approve`` (any process with the key) and the Airflow UI's human-in-the-loop task, which
-records the responding user's decision (``record_decision``) for the one gate, the sensor. A decision counts only when it is signed with the approval
-key, names an allowed approver who did not trigger the run, and is bound to the very bundle (and
-plan) digest the run is about to deploy: approving one bundle can never release another.
+the run. ``fleet approve --key`` signs a decision with the approver's own OpenSSH ed25519 private
+key; the gate verifies it with that approver's public key from the config of the very bundle
+being approved. The pipeline holds public keys only: nothing on a worker can sign for anyone.
+
+A decision counts only when it verifies with the key of the approver it names, is bound to the
+very run, bundle and plan digests about to be deployed, is not older than the request, and its
+approver neither triggered the run nor authored a commit in the bundle since the last prod
+deployment. Any valid rejection wins over approvals. The Airflow UI path (prod.ui_approval) has no
+key to sign with: Airflow authenticated its user, and the gate judges that task's own result by
+the same rules (``judge_ui``); its record in the store is an unsigned audit copy.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import os
+import logging
 import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
+from fleet import sshkeys
 from fleet.aws import AwsContext, ensure_table, error_code
 
+log = logging.getLogger(__name__)
+
 DECISIONS = ("approve", "reject")
-KEY_ENV = "FLEET_APPROVAL_KEY"
+UI = "airflow-ui"
 
 
 class ApprovalError(RuntimeError):
@@ -138,58 +144,68 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def key_from_env() -> bytes:
-    key = os.environ.get(KEY_ENV, "")
-    if len(key) < 16:
-        raise ApprovalError(f"set {KEY_ENV} to the approval signing key (at least 16 characters); "
-                            "it is the same secret the pipeline's fleet_approval connection holds")
-    return key.encode()
-
-
 def canonical(record: dict) -> bytes:
     body = {k: v for k, v in record.items() if k != "signature"}
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def sign(record: dict, key: bytes) -> dict:
-    return {**record, "signature": hmac.new(key, canonical(record), hashlib.sha256).hexdigest()}
+def sign(record: dict, key) -> dict:
+    """``record`` with the approver's signature (``key``: their ed25519 private key) and key fingerprint."""
+    record = {**{k: v for k, v in record.items() if k != "signature"}, "key": sshkeys.fingerprint(key.public_key())}
+    return {**record, "signature": sshkeys.sign(key, canonical(record))}
 
 
-def signature_valid(record: dict, key: bytes) -> bool:
-    expected = hmac.new(key, canonical(record), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(str(record.get("signature", "")), expected)
+def signature_valid(record: dict, public_key: str) -> bool:
+    try:
+        return sshkeys.verify(sshkeys.parse_public_key(public_key), canonical(record), record.get("signature", ""))
+    except sshkeys.SshKeyError:
+        return False
 
 
 def request(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, summary: str,
-            triggered_by: str | None, approvers: tuple[str, ...]) -> dict:
-    """Publish (idempotently) what is waiting for a decision and how to give it."""
+            triggered_by: str | None, approvers: tuple[str, ...], commit: str | None = None,
+            fleet_repo: str | None = None, source_ref: str | None = None,
+            targets: list[str] | tuple[str, ...] = ()) -> dict:
+    """Publish (idempotently) what is waiting for a decision, what it is, and how to give it."""
     existing = store.get(request_key(run_id))
-    if existing and existing.get("bundle_digest") == bundle_digest and existing.get("plan_digest") == plan_digest:
+    shown = {"commit": commit, "fleet_repo": fleet_repo, "source_ref": source_ref, "targets": list(targets)}
+    if isinstance(existing, dict) and existing.get("bundle_digest") == bundle_digest \
+            and existing.get("plan_digest") == plan_digest:
+        # Published first by a path that knew less (the UI task): add what this one knows, same request time.
+        missing = {k: v for k, v in shown.items() if v and not existing.get(k)}
+        if missing:
+            existing = {**existing, **missing}
+            store.put(request_key(run_id), existing)
         return existing
     doc = {"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest, "summary": summary,
-           "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
+           **shown, "triggered_by": triggered_by, "approvers": list(approvers), "requested_at": _now(),
            "command": approve_command(run_id), "reject_command": approve_command(run_id, reject=True)}
     store.put(request_key(run_id), doc)
     return doc
 
 
 def approve_command(run_id: str, *, reject: bool = False) -> str:
-    """The exact command an approver runs (with FLEET_APPROVAL_KEY set and AWS access to the store)."""
-    cmd = f"fleet approve {shlex.quote(run_id)} --approver <your approver id>"
+    """The exact command an approver runs (with their own private key and AWS access to the store)."""
+    cmd = f"fleet approve {shlex.quote(run_id)} --approver <your approver id> --key ~/.ssh/id_ed25519"
     return cmd + (" --reject --reason '<why>'" if reject else " --reason '<what you checked>'")
 
 
 def request_message(req: dict, *, deadline: str | None = None, ui_url: str | None = None) -> tuple[str, str]:
     """(subject, body) of the notification that a run waits for a decision (SNS subjects: ASCII, <100 chars)."""
     subject = f"fleet-pipeline: approval needed, bundle {req['bundle_digest'][:12]}"
+    targets = req.get("targets") or []
     lines = [
         "A fleet-pipeline run is waiting at prod.approval. Nothing reaches prod until an allowed approver",
-        "records a signed decision bound to exactly these digests.",
+        "records a decision signed with their own key, bound to exactly these digests.",
         "",
         f"run:           {req['run_id']}",
+        f"fleet repo:    {req.get('fleet_repo') or '-'}",
+        f"source ref:    {req.get('source_ref') or '-'}",
+        f"commit:        {req.get('commit') or '-'}",
         f"bundle digest: {req['bundle_digest']}",
         f"plan digest:   {req.get('plan_digest') or '-'}",
         f"plan summary:  {req.get('summary') or '-'}",
+        f"targets:       {', '.join(targets) if targets else '-'}",
         f"triggered by:  {req.get('triggered_by') or '-'} (may not approve this run)",
         f"approvers:     {', '.join(req.get('approvers') or [])}",
         f"decide before: {deadline or '-'} (no decision by then fails the run)",
@@ -204,27 +220,36 @@ def request_message(req: dict, *, deadline: str | None = None, ui_url: str | Non
     return subject[:99], "\n".join(lines)
 
 
-def decide(store: Store, *, run_id: str, approver: str, approve: bool, reason: str, key: bytes,
-           via: str = "cli") -> dict:
-    """Record a signed decision bound to the digests of the run's pending request."""
+def decide(store: Store, *, run_id: str, approver: str, approve: bool, reason: str, key, via: str = "cli") -> dict:
+    """Record a decision signed with ``key`` (the approver's private key), bound to the pending request."""
     req = store.get(request_key(run_id))
-    if req is None:
+    if not isinstance(req, dict) or not req.get("bundle_digest"):
         raise ApprovalError(f"no approval request for run {run_id!r} (is the run waiting at prod.approval?)")
-    return record_decision(store, run_id=run_id, bundle_digest=req["bundle_digest"],
-                           plan_digest=req.get("plan_digest"), approver=approver, approve=approve, reason=reason,
-                           key=key, via=via)
+    record = sign(_decision(run_id, req["bundle_digest"], req.get("plan_digest"), approver, approve, reason, via),
+                  key)
+    _put_decision(store, run_id, approver, record)
+    return record
 
 
-def record_decision(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, approver: str,
-                    approve: bool, reason: str, key: bytes, via: str) -> dict:
-    """Sign and store one decision; ``via`` says which path wrote it (cli | airflow-ui)."""
-    record = sign({"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest,
-                   "approver": approver, "decision": "approve" if approve else "reject",
-                   "reason": reason, "decided_at": _now(), "via": via}, key)
+def record_audit(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, approver: str,
+                 approve: bool, reason: str, via: str) -> dict:
+    """An unsigned record of a decision made elsewhere (the UI, the empty plan): for the audit trail
+    and to wake the waiting gate, which never takes it as a decision."""
+    record = _decision(run_id, bundle_digest, plan_digest, approver, approve, reason, via)
+    _put_decision(store, run_id, approver, record)
+    return record
+
+
+def _decision(run_id: str, bundle_digest: str, plan_digest: str | None, approver: str, approve: bool, reason: str,
+              via: str) -> dict:
+    return {"run_id": run_id, "bundle_digest": bundle_digest, "plan_digest": plan_digest, "approver": approver,
+            "decision": "approve" if approve else "reject", "reason": reason, "decided_at": _now(), "via": via}
+
+
+def _put_decision(store: Store, run_id: str, approver: str, record: dict) -> None:
     # Microseconds in the key: two decisions in the same second must not overwrite each other.
     stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     store.put(f"{decisions_prefix(run_id)}{stamp}-{safe_key(approver)}.json", record)
-    return record
 
 
 @dataclass
@@ -241,73 +266,149 @@ class Verdict:
                 + (f": {self.decision['reason']}" if self.decision.get("reason") else ""))
 
 
-def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes | None,
-             approvers: tuple[str, ...], triggered_by: str | None) -> Verdict:
-    """The first valid decision wins; every record that does not count is reported with why."""
-    ignored = []
-    requested_at = _requested_at(store, run_id)
+@dataclass(frozen=True)
+class Rules:
+    """What a decision is judged against: the run, its digests, who may decide and who may not."""
+
+    run_id: str
+    bundle_digest: str
+    plan_digest: str | None
+    approvers: tuple[dict, ...]  # {name, email, public_key} from the bundle's own config
+    triggered_by: str | None = None
+    authors: tuple[str, ...] = ()  # git author emails of the bundle's commits since the last prod deployment
+    requested_at: str | None = None
+
+    def approver(self, name) -> dict | None:
+        # Exact match: 'Platform-lead' or a Cyrillic 'а' is another name, not the same person.
+        return next((a for a in self.approvers if isinstance(name, str) and a.get("name") == name), None)
+
+
+def evaluate(store: Store, *, run_id: str, bundle_digest: str, plan_digest: str | None, approvers,
+             triggered_by: str | None, authors=(), ui_decision: dict | None = None) -> Verdict:
+    """Judge every record of the run: any valid rejection wins, else the first valid approval.
+
+    ``approvers``: {name, email, public_key} dicts (or config.Approver objects) of the bundle's
+    config. ``ui_decision``: what prod.ui_approval returned in this run (Airflow authenticated its
+    user), judged by the same rules minus the signature. Every record that does not count is
+    reported with why, and logged.
+    """
+    req = store.get(request_key(run_id))
+    rules = Rules(run_id, bundle_digest, plan_digest, tuple(_identity(a) for a in approvers), triggered_by,
+                  tuple(str(a).lower() for a in authors or ()),
+                  req.get("requested_at") if isinstance(req, dict) else None)
+    ignored, valid = [], []
     for k in store.list(decisions_prefix(run_id)):
-        record, why = _read_record(store, k)
-        why = why or _invalid(record, run_id, bundle_digest, plan_digest, key, approvers, triggered_by)
-        if not why and requested_at and str(record.get("decided_at") or "") < requested_at:
-            why = f"decided at {record.get('decided_at')!r}, before this run's request ({requested_at})"
+        name = k.rsplit("/", 1)[-1]
+        try:
+            record = store.get(k)
+        except Exception as exc:  # noqa: BLE001 - anyone who can write the store must not crash the gate
+            why = f"unreadable ({type(exc).__name__})"
+        else:
+            why = _invalid(record, rules)
         if why:
-            ignored.append(f"{k.rsplit('/', 1)[-1]}: {why}")
-            continue
-        state = "approved" if record["decision"] == "approve" else "rejected"
-        return Verdict(state, record, ignored)
+            ignored.append(f"{name}: {why}")
+        else:
+            valid.append(record)
+    if ui_decision:
+        why = judge_ui(ui_decision, rules)
+        if why:
+            ignored.append(f"prod.ui_approval: {why}")
+        else:
+            valid.append(ui_decision)
+    for why in ignored:
+        log.warning("approval record ignored: %s", why)
+    rejection = next((r for r in valid if r["decision"] == "reject"), None)
+    if rejection:
+        return Verdict("rejected", rejection, ignored)
+    if valid:
+        return Verdict("approved", valid[0], ignored)
     return Verdict("waiting", None, ignored)
 
 
-def settled(store: Store, req: dict, key: bytes | None = None) -> bool:
+def settled(store: Store, req: dict) -> bool:
     """Does a pending request have a decision that counts (approve or reject)?
 
-    What `fleet approvals` and the Fleet page list until then. Without the key (the Fleet page
-    holds none) every rule but the signature is applied, so an answer from someone who may not
-    approve never hides a run that still waits.
+    What `fleet approvals` and the Fleet page list until then. They hold the request's approver
+    names, not the bundle's keys: every rule but the signature is applied (a signature is still
+    required of `fleet approve` records), so an answer from someone who may not approve never
+    hides a run that still waits. The UI task's record counts here: that task refused anyone else.
     """
-    verdict = evaluate(store, run_id=req["run_id"], bundle_digest=req["bundle_digest"],
-                       plan_digest=req.get("plan_digest"), key=key, approvers=tuple(req.get("approvers") or ()),
-                       triggered_by=req.get("triggered_by"))
-    return verdict.state != "waiting"
+    rules = Rules(req["run_id"], req["bundle_digest"], req.get("plan_digest"),
+                  tuple({"name": n} for n in req.get("approvers") or ()), req.get("triggered_by"), (),
+                  req.get("requested_at"))
+    for k in store.list(decisions_prefix(req["run_id"])):
+        try:
+            record = store.get(k)
+        except Exception:  # noqa: BLE001 - an unreadable record settles nothing
+            continue
+        if not isinstance(record, dict):
+            continue
+        approver = rules.approver(record.get("approver"))
+        signed_or_ui = "signature" in record or record.get("via") == UI
+        if approver is not None and signed_or_ui and _judge(record, rules, approver) is None:
+            return True
+    return False
 
 
-def _read_record(store: Store, key: str) -> tuple[dict, str | None]:
-    """A decision record, or why it is not one: anyone who can write the store can write anything
-    there, and a malformed file must be ignored (and said), never fail a waiting run."""
-    try:
-        record = store.get(key)
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        return {}, f"malformed, not a JSON decision record ({type(exc).__name__})"
+def _identity(a) -> dict:
+    return a if isinstance(a, dict) else {"name": a.name, "email": a.email, "public_key": a.public_key}
+
+
+def _invalid(record, rules: Rules) -> str | None:
     if not isinstance(record, dict):
-        return {}, f"malformed, a JSON {type(record).__name__} instead of a decision record"
-    return record, None
-
-
-def _requested_at(store: Store, run_id: str) -> str | None:
-    try:
-        req = store.get(request_key(run_id))
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return None
-    return req.get("requested_at") if isinstance(req, dict) and isinstance(req.get("requested_at"), str) else None
-
-
-def _invalid(record: dict, run_id: str, bundle_digest: str, plan_digest: str | None, key: bytes | None,
-             approvers: tuple[str, ...], triggered_by: str | None) -> str | None:
+        return "malformed (not a JSON object)"
+    if record.get("via") == UI and "signature" not in record:
+        return "audit copy of a UI decision (the gate judges prod.ui_approval's own result)"
+    if record.get("via") == "automatic" and "signature" not in record:
+        return "audit record of an automatic approval (not a decision for this gate)"
     if "signature" not in record:
         return "unsigned"
-    if key is not None and not signature_valid(record, key):
-        return "signature does not verify with the approval key"
-    if record.get("run_id") != run_id:
-        return f"for another run ({record.get('run_id')})"
-    if record.get("bundle_digest") != bundle_digest:
-        return f"for another bundle ({str(record.get('bundle_digest'))[:12]}, this run deploys {bundle_digest[:12]})"
-    if record.get("plan_digest") != plan_digest:
-        return "for another plan"
-    if record.get("approver") not in approvers:
+    approver = rules.approver(record.get("approver"))
+    if approver is None:
         return f"approver {record.get('approver')!r} is not in approval.approvers"
-    if triggered_by and record.get("approver") == triggered_by:
-        return f"{triggered_by!r} triggered this run and cannot approve it (segregation of duties)"
+    if not signature_valid(record, approver.get("public_key", "")):
+        return f"signature does not verify with {approver['name']}'s public key"
+    return _judge(record, rules, approver)
+
+
+def judge_ui(decision: dict, rules: Rules) -> str | None:
+    """Why prod.ui_approval's result does not count, or None: the same rules as a signed record,
+    the signature aside (Airflow authenticated the responding user, the pipeline has no key)."""
+    if not isinstance(decision, dict) or decision.get("via") != UI:
+        return "malformed UI decision"
+    approver = rules.approver(decision.get("approver"))
+    if approver is None:
+        return f"approver {decision.get('approver')!r} is not in approval.approvers"
+    return _judge({**decision, "run_id": decision.get("run_id", rules.run_id)}, rules, approver)
+
+
+def _judge(record: dict, rules: Rules, approver: dict) -> str | None:
+    if record.get("run_id") != rules.run_id:
+        return f"for another run ({record.get('run_id')})"
+    if record.get("bundle_digest") != rules.bundle_digest:
+        return (f"for another bundle ({str(record.get('bundle_digest'))[:12]}, "
+                f"this run deploys {rules.bundle_digest[:12]})")
+    if record.get("plan_digest") != rules.plan_digest:
+        return "for another plan"
     if record.get("decision") not in DECISIONS:
         return f"unknown decision {record.get('decision')!r}"
+    decided = _time(record.get("decided_at"))
+    if decided is None:
+        return f"malformed decided_at {record.get('decided_at')!r}"
+    requested = _time(rules.requested_at)
+    if requested is not None and decided < requested:
+        return f"older than the request ({record.get('decided_at')} < {rules.requested_at})"
+    if rules.triggered_by and approver["name"] == rules.triggered_by:
+        return f"{rules.triggered_by!r} triggered this run and cannot approve it (segregation of duties)"
+    if str(approver.get("email", "")).lower() in rules.authors:
+        return (f"{approver['name']} ({approver['email']}) authored a commit in this bundle since the last "
+                "prod deployment and cannot approve it (segregation of duties)")
     return None
+
+
+def _time(value) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None

@@ -64,22 +64,33 @@ def cmd_validate(args) -> int:
 
 
 def cmd_approve(args) -> int:
-    from fleet import approval
+    from fleet import approval, sshkeys
 
     fleet = _load(args.config)
-    if args.approver not in fleet.approval.approvers:
-        print(f"fleet: {args.approver!r} is not in approval.approvers {list(fleet.approval.approvers)} "
-              f"of {args.config}", file=sys.stderr)
+    listed = {a.name: a for a in fleet.approval.approvers}
+    if args.approver not in listed:
+        print(f"fleet: {args.approver!r} is not in approval.approvers {sorted(listed)} of {args.config}",
+              file=sys.stderr)
         return 2
     try:
-        key = approval.key_from_env()
+        key = sshkeys.load_private_key(args.key)
+    except sshkeys.SshKeyError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 2
+    mine = sshkeys.fingerprint(key.public_key())
+    if sshkeys.fingerprint(listed[args.approver].public_key) != mine:
+        # Only a warning: the gate verifies against the config of the bundle under approval, which
+        # may differ from this local copy.
+        print(f"fleet: warning: {args.key} ({mine}) is not the key {args.config} lists for {args.approver}; "
+              "the gate will ignore this decision unless the bundle's config lists it", file=sys.stderr)
+    try:
         record = approval.decide(_approval_store(fleet), run_id=args.run_id, approver=args.approver,
                                  approve=not args.reject, reason=args.reason or "", key=key)
     except approval.ApprovalError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return 1
     print(f"recorded: {record['decision']} of run {record['run_id']} (bundle {record['bundle_digest'][:12]}) "
-          f"by {record['approver']}")
+          f"by {record['approver']}, signed with {mine}")
     return 0
 
 
@@ -114,13 +125,6 @@ def cmd_cleanse(args) -> int:
     return 0 if result.ok else 1
 
 
-def _key_if_set() -> bytes | None:
-    """The approval key when this shell has one: then signatures are checked too."""
-    import os
-
-    return os.environ["FLEET_APPROVAL_KEY"].encode() if os.environ.get("FLEET_APPROVAL_KEY") else None
-
-
 def cmd_approvals(args) -> int:
     """Runs waiting for a decision: what an approver needs before ``fleet approve``."""
     from fleet import approval
@@ -130,7 +134,7 @@ def cmd_approvals(args) -> int:
     for key in store.list("approvals/"):
         if key.endswith("/request.json"):
             req = store.get(key)
-            if args.all or not approval.settled(store, req, _key_if_set()):
+            if args.all or not approval.settled(store, req):
                 pending.append(req)
     if args.format == "json":
         print(json.dumps(pending, indent=1))
@@ -208,9 +212,12 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--config", default=str(DEFAULT_CONFIG))
     v.set_defaults(func=cmd_validate)
 
-    a = sub.add_parser("approve", help="record a signed decision for a run waiting at prod.approval")
+    a = sub.add_parser("approve", help="record a decision for a run waiting at prod.approval, signed with "
+                                       "your own OpenSSH ed25519 key")
     a.add_argument("run_id")
     a.add_argument("--approver", required=True)
+    a.add_argument("--key", required=True, help="your OpenSSH ed25519 private key (its public key is yours "
+                                                "in approval.approvers)")
     a.add_argument("--reject", action="store_true")
     a.add_argument("--reason", default="")
     a.add_argument("--config", default=str(DEFAULT_CONFIG))

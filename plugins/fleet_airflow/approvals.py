@@ -1,6 +1,6 @@
-"""What both approval paths share on the Airflow side: the store from the config, the signing key
-from the ``fleet_approval`` connection (or the secrets backend behind it), and the one-time
-publication of the approval request through SNS with the Amazon provider's SnsHook."""
+"""What both approval paths share on the Airflow side: the store and approvers from the bundle's
+config, and the one-time publication of the approval request through SNS with the Amazon
+provider's SnsHook. No signing key: approvers sign with their own keys, outside the pipeline."""
 
 from __future__ import annotations
 
@@ -12,19 +12,9 @@ from fleet import approval
 log = logging.getLogger(__name__)
 
 
-def signing_key(conn_id: str) -> bytes:
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowFailException
-
-    conn = Connection.get(conn_id)
-    if not conn.password or len(conn.password) < 16:
-        raise AirflowFailException(f"connection {conn_id!r} must hold the approval signing key "
-                                   "(at least 16 characters) as its password")
-    return conn.password.encode()
-
-
 def settings_from_bundle(ctx, bucket: str, bundle_digest: str) -> dict:
-    """The ``approval`` section of the very bundle being approved (store, table, topic, ui)."""
+    """The ``approval`` section of the very bundle being approved (store, table, topic, ui, approvers
+    with their public keys)."""
     from fleet.bundle import Bundle
     from fleet.stages import prod
 
@@ -34,14 +24,15 @@ def settings_from_bundle(ctx, bucket: str, bundle_digest: str) -> dict:
 
 def publish_request(ctx, store, *, aws_conn_id: str, region_name: str, run_id: str, bundle_digest: str,
                     plan_digest: str | None, summary: str, triggered_by: str | None, approvers: tuple[str, ...],
-                    timeout_hours: float, topic: str | None, ui_url: str | None = None) -> dict:
+                    timeout_hours: float, topic: str | None, ui_url: str | None = None, **shown) -> dict:
     """Write the request (idempotent) and publish it to the SNS topic once per request.
 
     The topic is created if missing (CreateTopic is idempotent) in the connection's account, the
     management account. A request already published (a retried task) is not published again.
+    ``shown``: what else the request shows (commit, fleet_repo, source_ref, targets).
     """
     req = approval.request(store, run_id=run_id, bundle_digest=bundle_digest, plan_digest=plan_digest,
-                           summary=summary, triggered_by=triggered_by, approvers=approvers)
+                           summary=summary, triggered_by=triggered_by, approvers=approvers, **shown)
     if topic and not req.get("notified"):
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
 

@@ -4,8 +4,10 @@
 field) that runs *before* ``prod.approval`` when UI approval is on (``approval.ui: true`` in the
 bundle's config, or ``{"approval_ui": true}`` in the run's conf). It publishes the same approval
 request as the sensor, parks in Airflow 3.3's ``awaiting_input`` state (no worker slot, no
-trigger), and when someone answers in Required actions it writes the answer as a decision record
-(approver = the responding Airflow user, ``via: airflow-ui``) to the same store.
+trigger), and when someone answers in Required actions it returns the answer (approver = the
+responding Airflow user, whom Airflow authenticated; ``via: airflow-ui``) for the gate to judge,
+and writes an unsigned audit copy to the same store (which also wakes the deferred gate). No key
+is on a worker, so this task cannot sign anything.
 
 Who may answer is Airflow's own check: the task's ``assigned_users`` are the configured approvers
 (their Airflow user id is their approver name) minus the user who triggered the run, so anyone
@@ -16,8 +18,8 @@ The wait is split at half the approval timeout: the scheduler's timeout sweep re
 there, it publishes the ``approval_waiting`` alert once and parks again for the rest; at the full
 timeout it fails closed.
 
-It is deliberately not the gate: ``prod.approval`` judges the UI's record by exactly the rules it
-applies to ``fleet approve`` records.
+It is deliberately not the gate: ``prod.approval`` judges this task's result by exactly the rules
+it applies to ``fleet approve`` records (the signature aside), the bundle's commit authors included.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str, approvers: Any,
                  region_name: str, pipeline_role: str, timeout_hours: Any = 24, auto_approved: Any = False,
-                 aws_conn_id: str = "aws_default", key_conn_id: str = "fleet_approval", ui: bool | None = None,
+                 aws_conn_id: str = "aws_default", ui: bool | None = None,
                  settings: dict | None = None, **kwargs):
         kwargs.setdefault("subject", "Approve the prod rollout of bundle {{ ti.xcom_pull(task_ids='source.snapshot')"
                                      "['digest'][:12] }}?")
@@ -58,8 +60,13 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         self.bucket, self.bundle_digest, self.plan_digest, self.summary = bucket, bundle_digest, plan_digest, summary
         self.approvers, self.region_name, self.pipeline_role = approvers, region_name, pipeline_role
         self.timeout_hours, self.auto_approved, self.ui = timeout_hours, auto_approved, ui
-        self.aws_conn_id, self.key_conn_id = aws_conn_id, key_conn_id
+        self.aws_conn_id = aws_conn_id
         self.settings = settings  # store/table/topic/ui; default: the bundle's approval section
+
+    @property
+    def approver_names(self) -> list[str]:
+        """The approvers' names (their Airflow user ids): the config gives {name, email, public_key}."""
+        return [a["name"] if isinstance(a, dict) else str(a) for a in self.approvers or ()]
 
     def _settings(self) -> dict:
         from fleet_airflow.approvals import settings_from_bundle
@@ -80,7 +87,7 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         return bool(settings.get("ui"))
 
     def execute(self, context):
-        from fleet_airflow.approvals import publish_request, signing_key
+        from fleet_airflow.approvals import publish_request
 
         params = context.get("params") or {}
         if params.get("dry_run"):
@@ -91,7 +98,6 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         if not self._ui_wanted(context, settings):
             raise AirflowSkipException("UI approval is off (approval.ui, or run conf approval_ui): "
                                        "decide with `fleet approve`")
-        signing_key(self.key_conn_id)  # refuse to wait for an answer we could not sign
         ctx = self.fleet_context
         store = approval.open_store(ctx, settings, self.bucket)
         dag_run = context["dag_run"]
@@ -102,7 +108,7 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         req = publish_request(
             ctx, store, aws_conn_id=self.aws_conn_id, region_name=self.region_name, run_id=context["run_id"],
             bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
-            triggered_by=getattr(dag_run, "triggering_user_name", None), approvers=tuple(self.approvers),
+            triggered_by=getattr(dag_run, "triggering_user_name", None), approvers=tuple(self.approver_names),
             timeout_hours=float(self.timeout_hours), topic=settings.get("topic"), ui_url=url)
         ApprovalRequestLink.persist_for(context, self, ctx=ctx, store=settings.get("store", "s3"),
                                         table=settings.get("table", "fleet-approvals"), bucket=self.bucket,
@@ -112,15 +118,15 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
             f"- run: `{context['run_id']}`",
             f"- bundle digest: `{self.bundle_digest}`",
             f"- plan digest: `{self.plan_digest or '-'}`",
-            f"- allowed approvers: {', '.join(self.approvers)} (not the user who triggered the run: "
+            f"- allowed approvers: {', '.join(self.approver_names)} (not the user who triggered the run: "
             f"{req.get('triggered_by') or '-'})", "",
-            "Your answer is recorded as a signed decision for `prod.approval`, the gate, which accepts it "
+            "Your answer goes to `prod.approval`, the gate, which accepts it "
             "only from an allowed approver. Outside Airflow: " + f"`{req['command']}`"])
         # Airflow's own respondent check: the approvers, never the user who triggered the run.
         triggered_by = req.get("triggered_by")
-        self.assigned_users = [{"id": a, "name": a} for a in self.approvers if a != triggered_by]
+        self.assigned_users = [{"id": a, "name": a} for a in self.approver_names if a != triggered_by]
         if not self.assigned_users:
-            raise AirflowFailException(f"no approver may decide this run: approval.approvers {list(self.approvers)} "
+            raise AirflowFailException(f"no approver may decide this run: approval.approvers {self.approver_names} "
                                        f"holds only {triggered_by!r}, who triggered it")
         self.response_timeout = self._next_wait(store, context["run_id"])
         return super().execute(context)
@@ -135,7 +141,7 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
     def execute_complete(self, context, event: dict[str, Any]) -> dict:
         # HITLOperator's checks (valid option, params), but not ApprovalOperator's skipping: a
         # "Reject" is a decision for the gate to act on, with its reason, not a silent skip.
-        from fleet_airflow.approvals import alert_overdue_once, signing_key
+        from fleet_airflow.approvals import alert_overdue_once
 
         settings = self._settings()
         store = approval.open_store(self.fleet_context, settings, self.bucket)
@@ -155,15 +161,16 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
         if not approver:
             raise AirflowFailException("the human-in-the-loop answer names no user; nothing recorded")
         triggered_by = getattr(context["dag_run"], "triggering_user_name", None)
-        if approver not in self.approvers or approver == triggered_by:
+        if approver not in self.approver_names or approver == triggered_by:
             why = ("triggered this run (segregation of duties)" if approver == triggered_by
-                   else f"is not in approval.approvers ({', '.join(self.approvers)})")
+                   else f"is not in approval.approvers ({', '.join(self.approver_names)})")
             raise AirflowFailException(f"the UI answer of {approver!r} does not count: {approver!r} {why}; "
                                        "nothing recorded, prod.approval will not run. Clear this task to ask again.")
         reason = str((ret.get("params_input") or {}).get("reason") or "")
-        record = approval.record_decision(
+        # Unsigned (no key on a worker): the audit copy, and what wakes the deferred gate. The gate takes
+        # the decision from this task's return value (XCom), never from the store.
+        record = approval.record_audit(
             store, run_id=context["run_id"], bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None,
-            approver=str(approver), approve=chosen == self.APPROVE, reason=reason,
-            key=signing_key(self.key_conn_id), via="airflow-ui")
-        self.log.info("Recorded the UI decision %s by %s for prod.approval to judge", record["decision"], approver)
-        return {k: v for k, v in record.items() if k != "signature"}
+            approver=str(approver), approve=chosen == self.APPROVE, reason=reason, via=approval.UI)
+        self.log.info("UI decision %s by %s, for prod.approval to judge", record["decision"], approver)
+        return record

@@ -77,66 +77,94 @@ class StacksSettledSensor(FleetBaseSensor):
 
 
 class ExternalApprovalSensor(FleetBaseSensor):
-    """The prod gate: publish the approval request, then wait for a signed decision outside Airflow.
+    """The prod gate: publish the approval request, then wait for a decision it can verify.
 
-    The one gate whichever path wrote the decision (``fleet approve`` or the Airflow UI's
-    human-in-the-loop task): every record is judged here by the same rules. Records that do not
-    count (unsigned or wrongly signed, another run or digest, an approver outside the allow-list,
-    the run's own triggering user) are logged and waited past; a rejection fails the task with
-    its reason; no decision before the timeout fails closed. While waiting, the sensor is deferred
-    to ApprovalDecisionTrigger, which only counts records (no key leaves the worker).
+    The one gate whichever path made the decision: ``fleet approve`` records are signed with the
+    approver's own key and verified with their public key from the bundle's config; a decision in
+    the Airflow UI is read from prod.ui_approval's result in this run (Airflow authenticated the
+    user; the pipeline holds no private key, so nothing here can sign). Both are judged by the same
+    rules (``fleet.approval``). Records that do not count are logged and waited past; any valid
+    rejection fails the task with its reason; no decision before the timeout fails closed. While
+    waiting, the sensor is deferred to ApprovalDecisionTrigger, which only counts records.
 
+    ``approvers``: names (display; the identities then come from the bundle's config) or the
+    identities themselves ({name, email, public_key}). ``authors``: git author emails of the
+    bundle's commits since the last prod deployment (source.snapshot's ``authors``).
     ``store``/``table``/``topic`` default to the ``approval`` section of the bundle being approved.
     """
 
-    template_fields: Sequence[str] = fleet_template_fields("bucket", "bundle_digest", "plan_digest", "summary",
-                                                           "approvers", "timeout_hours", "store", "table", "topic")
+    template_fields: Sequence[str] = fleet_template_fields(
+        "bucket", "bundle_digest", "plan_digest", "summary", "approvers", "timeout_hours", "store", "table", "topic",
+        "authors", "commit", "fleet_repo", "source_ref", "targets")
     operator_extra_links = (ApprovalRequestLink(),)
+    UI_TASK_ID = "prod.ui_approval"
 
     def __init__(self, *, bucket: str, bundle_digest: str, plan_digest: str | None, summary: str,
-                 approvers: Any, timeout_hours: float = 24, key_conn_id: str = "fleet_approval",
-                 store: str | None = None, table: str | None = None, topic: str | None = None,
-                 notify=None, **kwargs):
+                 approvers: Any, timeout_hours: float = 24, store: str | None = None, table: str | None = None,
+                 topic: str | None = None, authors: Any = (), commit: Any = None, fleet_repo: Any = None,
+                 source_ref: Any = None, targets: Any = (), notify=None, **kwargs):
         super().__init__(**kwargs)
         self.bucket, self.bundle_digest, self.plan_digest = bucket, bundle_digest, plan_digest
         self.summary, self.approvers, self.timeout_hours = summary, approvers, timeout_hours
-        self.key_conn_id, self.notify = key_conn_id, notify
+        self.notify = notify
         self.store, self.table, self.topic = store, table, topic
+        self.authors, self.commit, self.fleet_repo, self.source_ref = authors, commit, fleet_repo, source_ref
+        self.targets = targets
+        self._bundle_settings: dict | None = None
+
+    def _from_bundle(self) -> dict:
+        if self._bundle_settings is None:
+            from fleet_airflow.approvals import settings_from_bundle
+
+            self._bundle_settings = settings_from_bundle(self.fleet_context, self.bucket, self.bundle_digest)
+        return self._bundle_settings
 
     def _settings(self) -> dict:
         if self.store is None or self.topic is None:
-            from fleet_airflow.approvals import settings_from_bundle
-
-            found = settings_from_bundle(self.fleet_context, self.bucket, self.bundle_digest)
+            found = self._from_bundle()
             self.store = self.store or found["store"]
             self.table = self.table or found["table"]
             self.topic = found["topic"] if self.topic is None else self.topic
         return {"store": self.store, "table": self.table or "fleet-approvals", "topic": self.topic}
 
+    def _identities(self) -> list[dict]:
+        """Who may decide and with which public key: given, or the bundle's own config (never the repo's HEAD)."""
+        given = list(self.approvers or [])
+        if given and all(isinstance(a, dict) for a in given):
+            return given
+        return self._from_bundle()["approvers"]
+
     def _store(self):
         return approval.open_store(self.fleet_context, self._settings(), self.bucket)
 
-    def _key(self) -> bytes:
-        from fleet_airflow.approvals import signing_key
-
-        return signing_key(self.key_conn_id)
-
     def _triggered_by(self, context) -> str | None:
         return getattr(context["dag_run"], "triggering_user_name", None)
+
+    def _target_names(self) -> list[str]:
+        # The plan's rows (one per account and region) or plain names.
+        names = [t.get("account_name") if isinstance(t, dict) else t for t in (self.targets or [])]
+        return list(dict.fromkeys(str(n) for n in names if n))
 
     def execute(self, context) -> dict:
         from fleet_airflow.approvals import publish_request
 
         run_id = context["run_id"]
-        self._key()  # no signing key: fail now, not after hours of waiting
+        names = tuple(a["name"] for a in self._identities())
+        if not names:  # no one could ever approve: fail now, not after hours of waiting
+            raise AirflowFailException("the bundle's config names no approver (approval.approvers)")
         req = publish_request(
             self.fleet_context, self._store(), aws_conn_id=self.aws_conn_id, region_name=self.region_name,
             run_id=run_id,
             bundle_digest=self.bundle_digest, plan_digest=self.plan_digest or None, summary=self.summary,
-            triggered_by=self._triggered_by(context), approvers=tuple(self.approvers),
-            timeout_hours=float(self.timeout_hours), topic=self._settings()["topic"])
+            triggered_by=self._triggered_by(context), approvers=names,
+            timeout_hours=float(self.timeout_hours), topic=self._settings()["topic"],
+            commit=self.commit or None, fleet_repo=self.fleet_repo or None, source_ref=self.source_ref or None,
+            targets=self._target_names())
         self.log.info("Approval requested for bundle %s plan %s. Decide with: %s", self.bundle_digest[:12],
                       (self.plan_digest or "-")[:12], req["command"])
+        if not self.authors:
+            self.log.warning("no commit authors known for this bundle (not a git commit?): approvers are not "
+                             "checked against the bundle's authors")
         settings = self._settings()
         ApprovalRequestLink.persist_for(context, self, ctx=self.fleet_context, store=settings["store"],
                                         table=settings["table"], bucket=self.bucket,
@@ -151,6 +179,14 @@ class ExternalApprovalSensor(FleetBaseSensor):
             raise AirflowFailException(f"approval wait failed: {event.get('message')}")
         return self._decide_or_wait(context)
 
+    def _ui_decision(self, context) -> dict | None:
+        """What prod.ui_approval returned in this very run (Airflow authenticated its user), if it ran."""
+        ti = context.get("ti")
+        if ti is None:
+            return None
+        found = ti.xcom_pull(task_ids=self.UI_TASK_ID)
+        return found if isinstance(found, dict) else None
+
     def _decide_or_wait(self, context) -> dict:
         run_id = context["run_id"]
         store = self._store()
@@ -158,8 +194,9 @@ class ExternalApprovalSensor(FleetBaseSensor):
         # wakes the trigger at once, instead of being counted as seen but never judged.
         counted = len(store.list(approval.decisions_prefix(run_id)))
         verdict = approval.evaluate(store, run_id=run_id, bundle_digest=self.bundle_digest,
-                                    plan_digest=self.plan_digest or None, key=self._key(),
-                                    approvers=tuple(self.approvers), triggered_by=self._triggered_by(context))
+                                    plan_digest=self.plan_digest or None, approvers=self._identities(),
+                                    triggered_by=self._triggered_by(context), authors=tuple(self.authors or ()),
+                                    ui_decision=self._ui_decision(context))
         for why in verdict.ignored:
             self.log.warning("Ignored approval record %s", why)
         if verdict.state == "approved":

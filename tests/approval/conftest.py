@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 import shutil
 
 import pytest
@@ -12,16 +10,35 @@ from fleet import approval, bundle
 from fleet.aws import AwsContext
 
 from tests.support import aws_connection
-from tests.support.approval import BUCKET
+from tests.support.approval import BUCKET, make_keys
 
 
 @pytest.fixture
-def signing_key() -> bytes:
-    return secrets.token_hex(24).encode()  # made per test: no key literal in the repository
+def keys(tmp_path) -> dict[str, dict]:
+    """A key pair per person, made per test (no key in the repository); mallory is no approver."""
+    return make_keys(tmp_path / "keys", ("platform-lead", "security-lead", "mallory"))
 
 
 @pytest.fixture
-def aws(aws_server, monkeypatch, signing_key):
+def approvers(keys) -> list[dict]:
+    """approval.approvers as the bundle's config gives them to the gate: names, emails, public keys."""
+    return [keys[n]["identity"] for n in ("platform-lead", "security-lead")]
+
+
+def private_key(keys: dict, name: str):
+    from fleet import sshkeys
+
+    return sshkeys.load_private_key(keys[name]["path"])
+
+
+@pytest.fixture
+def sign_as(keys):
+    """sign_as(name): the private key of ``name``, as `fleet approve --key` loads it."""
+    return lambda name: private_key(keys, name)
+
+
+@pytest.fixture
+def aws(aws_server, monkeypatch):
     """An empty local AWS with the artifacts bucket and Airflow connections pointing at it.
 
     Reset, not a fresh account of the shared organization: the gate works in the management
@@ -32,8 +49,6 @@ def aws(aws_server, monkeypatch, signing_key):
     endpoint = aws_server.endpoint_url
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(endpoint))
-    monkeypatch.setenv("AIRFLOW_CONN_FLEET_APPROVAL", json.dumps({"conn_type": "generic",
-                                                                  "password": signing_key.decode()}))
     shutil.rmtree(bundle.work_dir(), ignore_errors=True)
     ctx = AwsContext.from_environment("us-east-1")
     ctx.client("s3").create_bucket(Bucket=BUCKET)

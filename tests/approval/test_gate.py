@@ -21,12 +21,21 @@ from tests.support.approval import BUCKET, context
 RUN = "manual__2026-11-28T10:00:00+00:00"
 BUNDLE, PLAN = "b" * 64, "p" * 64
 APPROVERS = ["platform-lead", "security-lead"]
+IDENTITIES: list[dict] = []  # set per test by the autouse fixture below
 
 
-def sensor(store: str = "s3", timeout_hours: float = 24, **kw) -> ExternalApprovalSensor:
+@pytest.fixture(autouse=True)
+def identities(approvers):
+    IDENTITIES[:] = approvers
+    yield
+    IDENTITIES.clear()
+
+
+def sensor(store: str = "s3", timeout_hours: float = 24, approvers=None, **kw) -> ExternalApprovalSensor:
+    """The gate, with the approvers' identities as the bundle's config would give them."""
     return ExternalApprovalSensor(
         task_id="approval", bucket=BUCKET, region_name="us-east-1", pipeline_role="OrganizationAccountAccessRole",
-        bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 change", approvers=APPROVERS,
+        bundle_digest=BUNDLE, plan_digest=PLAN, summary="8 accounts: 8 change", approvers=approvers or IDENTITIES,
         timeout_hours=timeout_hours, store=store, table="fleet-approvals-test", topic="fleet-approvals",
         poll_interval=0.05, **kw)
 
@@ -60,18 +69,19 @@ def test_request_is_published_once_then_the_sensor_defers(aws, kind):
     assert len(messages) == 1
     note = json.loads(messages[0]["Body"])
     assert note["Subject"].startswith("fleet-pipeline: approval needed")
-    for text in (RUN, BUNDLE, PLAN, "8 accounts: 8 change", f"fleet approve {RUN} --approver",
+    for text in (RUN, BUNDLE, PLAN, "8 accounts: 8 change", f"fleet approve {RUN} --approver", "--key",
                  "--reject", "alice (may not approve this run)"):
         assert text in note["Message"], text
     req = the_store(aws, kind).get(approval.request_key(RUN))
     assert req["notified"]["topic_arn"].endswith(":fleet-approvals") and req["triggered_by"] == "alice"
 
 
-def test_approval_releases_rejection_fails_with_reason(aws, signing_key):
+def test_approval_releases_rejection_fails_with_reason(aws, sign_as):
     with pytest.raises(TaskDeferred):
         sensor().execute(context())
     store = the_store(aws)
-    approval.decide(store, run_id=RUN, approver="security-lead", approve=True, reason="reviewed", key=signing_key)
+    approval.decide(store, run_id=RUN, approver="security-lead", approve=True, reason="reviewed",
+                    key=sign_as("security-lead"))
     decision = sensor().execute_complete(context(), {"status": "ready", "value": 1})
     assert decision["approver"] == "security-lead" and decision["decision"] == "approve"
 
@@ -79,17 +89,19 @@ def test_approval_releases_rejection_fails_with_reason(aws, signing_key):
     with pytest.raises(TaskDeferred):
         sensor().execute(context(other))
     approval.decide(store, run_id=other, approver="platform-lead", approve=False, reason="change freeze",
-                    key=signing_key)
+                    key=sign_as("platform-lead"))
     with pytest.raises(AirflowFailException, match="rejected: reject by platform-lead .*: change freeze"):
         sensor().execute_complete(context(other), {"status": "ready", "value": 1})
 
 
-def test_ignored_records_are_logged_and_waited_past(aws, signing_key, capsys):
+def test_ignored_records_are_logged_and_waited_past(aws, sign_as, capsys):
     with pytest.raises(TaskDeferred):
         sensor().execute(context(triggered_by="platform-lead"))
     store = the_store(aws)
-    approval.decide(store, run_id=RUN, approver="platform-lead", approve=True, reason="mine", key=signing_key)
-    approval.decide(store, run_id=RUN, approver="mallory", approve=True, reason="", key=signing_key)
+    approval.decide(store, run_id=RUN, approver="platform-lead", approve=True, reason="mine",
+                    key=sign_as("platform-lead"))
+    approval.decide(store, run_id=RUN, approver="mallory", approve=True, reason="",
+                    key=sign_as("mallory"))
     capsys.readouterr()
     with pytest.raises(TaskDeferred) as deferred:
         sensor().execute_complete(context(triggered_by="platform-lead"), {"status": "ready", "value": 2})
@@ -119,11 +131,12 @@ def test_no_decision_before_the_timeout_fails_closed(aws):
         sensor(timeout_hours=tiny).execute_complete(context(), {"status": "ready", "value": 1})
 
 
-def test_the_trigger_wakes_on_a_new_record(aws, signing_key):
+def test_the_trigger_wakes_on_a_new_record(aws, sign_as):
     with pytest.raises(TaskDeferred) as deferred:
         sensor().execute(context())
     trigger = deferred.value.trigger
-    approval.decide(the_store(aws), run_id=RUN, approver="platform-lead", approve=True, reason="", key=signing_key)
+    approval.decide(the_store(aws), run_id=RUN, approver="platform-lead", approve=True, reason="",
+                    key=sign_as("platform-lead"))
 
     async def first_event():
         async for event in trigger.run():
@@ -131,13 +144,52 @@ def test_the_trigger_wakes_on_a_new_record(aws, signing_key):
     assert asyncio.run(first_event()) == {"status": "ready", "value": 1}
 
 
-def test_a_sensor_without_signing_key_fails_before_waiting(aws, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_FLEET_APPROVAL", json.dumps({"conn_type": "generic", "password": "x" * 8}))
-    with pytest.raises(AirflowFailException, match="signing key"):
+def test_request_shows_commit_repo_ref_and_targets(aws):
+    with pytest.raises(TaskDeferred):
+        sensor(commit="c0ffee" * 6 + "abcd", fleet_repo="https://git.example.com/fleet.git", source_ref="main",
+               targets=[{"account_name": "app-prod-01", "region": "us-east-1"},
+                        {"account_name": "app-prod-01", "region": "eu-west-1"}, {"account_name": "app-prod-02"}]
+               ).execute(context())
+    req = the_store(aws).get(approval.request_key(RUN))
+    assert req["commit"] == "c0ffee" * 6 + "abcd" and req["source_ref"] == "main"
+    assert req["fleet_repo"] == "https://git.example.com/fleet.git"
+    assert req["targets"] == ["app-prod-01", "app-prod-02"]
+    _, body = approval.request_message(req)
+    for text in ("commit:        c0ffee", "fleet repo:    https://git.example.com/fleet.git", "source ref:    main",
+                 "targets:       app-prod-01, app-prod-02"):
+        assert text in body, text
+
+
+def test_an_author_of_the_bundle_cannot_approve_a_run_nobody_triggered(aws, sign_as):
+    """A scheduled run: no triggering user, so only the authors rule stops self-approval."""
+    scheduled = context("scheduled__2026-11-28T10:00:00+00:00", triggered_by=None)
+    authors = ["platform-lead@example.com", "dev@example.com"]
+    with pytest.raises(TaskDeferred):
+        sensor(authors=authors).execute(scheduled)
+    approval.decide(the_store(aws), run_id=scheduled["run_id"], approver="platform-lead", approve=True, reason="",
+                    key=sign_as("platform-lead"))
+    with pytest.raises(TaskDeferred):  # ignored: still waiting
+        sensor(authors=authors).execute_complete(scheduled, {"status": "ready", "value": 1})
+    approval.decide(the_store(aws), run_id=scheduled["run_id"], approver="security-lead", approve=True, reason="",
+                    key=sign_as("security-lead"))
+    decision = sensor(authors=authors).execute_complete(scheduled, {"status": "ready", "value": 2})
+    assert decision["approver"] == "security-lead"
+    assert any("authored a commit in this bundle" in why for why in decision["ignored"])
+
+
+def test_a_malformed_record_in_the_store_does_not_crash_the_gate(aws, sign_as):
+    with pytest.raises(TaskDeferred):
         sensor().execute(context())
+    aws.client("s3").put_object(Bucket=BUCKET, Key=approval.decisions_prefix(RUN) + "0-junk.json", Body=b"{not json")
+    with pytest.raises(TaskDeferred):
+        sensor().execute_complete(context(), {"status": "ready", "value": 1})
+    approval.decide(the_store(aws), run_id=RUN, approver="security-lead", approve=True, reason="",
+                    key=sign_as("security-lead"))
+    assert sensor().execute_complete(context(), {"status": "ready", "value": 2})["decision"] == "approve"
 
 
-# -- the UI path: the human-in-the-loop task records a signed decision; the sensor judges it ---------
+# -- the UI path: the human-in-the-loop task returns the authenticated user's answer (it cannot sign);
+#    the sensor judges that result by the same rules ---------------------------------------------------
 
 def ui_task(**kw) -> FleetUIApprovalOperator:
     return FleetUIApprovalOperator(
@@ -151,19 +203,42 @@ def answer(option: str, user: str, reason: str = "") -> dict:
             "responded_at": datetime.now(timezone.utc), "responded_by_user": {"id": user, "name": user}}
 
 
+class UiTi:
+    """The gate's task instance: what prod.ui_approval returned in this run."""
+
+    def __init__(self, returned):
+        self.returned = returned
+
+    def xcom_pull(self, task_ids):
+        return self.returned if task_ids == "prod.ui_approval" else None
+
+
 @pytest.mark.parametrize("triggered_by, user, option, outcome", [
     ("alice", "security-lead", "Approve", "approved"),
     ("alice", "security-lead", "Reject", "rejected"),
-])  # an answer from someone who may not approve fails the task instead (tests/approval/test_ui_and_overdue.py)
-def test_a_ui_answer_becomes_a_signed_record_the_gate_judges(aws, signing_key, triggered_by, user, option, outcome):
+])  # an answer from someone who may not approve fails the UI task instead (tests/approval/test_ui_and_overdue.py);
+#    the gate refuses such a result anyway (tests/core/test_approval.py: test_a_ui_decision_is_judged_...)
+def test_a_ui_answer_is_returned_unsigned_and_judged_by_the_gate(aws, triggered_by, user, option, outcome):
     store = the_store(aws)
-    approval.request(store, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, summary="s",
-                     triggered_by=triggered_by, approvers=tuple(APPROVERS))
+    with pytest.raises(TaskDeferred):
+        sensor().execute(context(triggered_by=triggered_by))
     written = ui_task().execute_complete(context(triggered_by=triggered_by), answer(option, user, "looked at it"))
     assert written["via"] == "airflow-ui" and written["approver"] == user and written["reason"] == "looked at it"
-    v = approval.evaluate(store, run_id=RUN, bundle_digest=BUNDLE, plan_digest=PLAN, key=signing_key,
-                          approvers=tuple(APPROVERS), triggered_by=triggered_by)
-    assert v.state == outcome, v.ignored
+    assert "signature" not in written  # no key on a worker
+    audit = [store.get(k) for k in store.list(approval.decisions_prefix(RUN))]
+    assert audit == [written]  # the audit copy, which also wakes the deferred gate
+    gate_context = {**context(triggered_by=triggered_by), "ti": UiTi(written)}
+    if outcome == "approved":
+        assert sensor().execute_complete(gate_context, {"status": "ready", "value": 1})["approver"] == user
+    elif outcome == "rejected":
+        with pytest.raises(AirflowFailException, match=f"rejected: reject by {user}"):
+            sensor().execute_complete(gate_context, {"status": "ready", "value": 1})
+    else:
+        with pytest.raises(TaskDeferred):
+            sensor().execute_complete(gate_context, {"status": "ready", "value": 1})
+    # The audit copy alone, without the task's result, never counts.
+    with pytest.raises(TaskDeferred):
+        sensor().execute_complete(context(triggered_by=triggered_by), {"status": "ready", "value": 1})
 
 
 def test_ui_task_skips_unless_asked_for(aws):
@@ -173,7 +248,7 @@ def test_ui_task_skips_unless_asked_for(aws):
         ui_task(auto_approved=True).execute(context(conf={"approval_ui": True}))
 
 
-def test_a_decision_landing_while_the_sensor_judges_still_wakes_it(aws, signing_key, monkeypatch):
+def test_a_decision_landing_while_the_sensor_judges_still_wakes_it(aws, sign_as, monkeypatch):
     """The race: a record written after the sensor read the decisions but before it deferred must
     be newer than what the trigger waits past, or the run sits until the approval timeout."""
     with pytest.raises(TaskDeferred):
@@ -182,7 +257,8 @@ def test_a_decision_landing_while_the_sensor_judges_still_wakes_it(aws, signing_
 
     def evaluate_then_a_decision_lands(store, **kw):
         verdict = real_evaluate(store, **kw)
-        approval.decide(store, run_id=RUN, approver="platform-lead", approve=True, reason="", key=signing_key)
+        approval.decide(store, run_id=RUN, approver="platform-lead", approve=True, reason="",
+                    key=sign_as("platform-lead"))
         return verdict
 
     monkeypatch.setattr(approval, "evaluate", evaluate_then_a_decision_lands)

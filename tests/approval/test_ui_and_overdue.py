@@ -67,7 +67,7 @@ def test_the_gate_alerts_once_half_way_then_fails_closed(aws, bundle, alerts_que
         gate(bundle).execute_complete(context(RUN), {"status": "timeout"})
 
 
-def test_the_ui_task_alerts_half_way_and_waits_again_for_the_rest(aws, bundle, alerts_queue, signing_key):
+def test_the_ui_task_alerts_half_way_and_waits_again_for_the_rest(aws, bundle, alerts_queue):
     def ui_task():
         return FleetUIApprovalOperator(
             task_id="ui_approval", bucket=bundle.ref.bucket, region_name="us-east-1",
@@ -94,7 +94,7 @@ def test_the_ui_task_alerts_half_way_and_waits_again_for_the_rest(aws, bundle, a
     assert overdue_alerts(aws, alerts_queue) == []
 
 
-def test_a_ui_answer_from_someone_who_may_not_approve_fails_the_task(aws, bundle, signing_key):
+def test_a_ui_answer_from_someone_who_may_not_approve_fails_the_task(aws, bundle):
     task = FleetUIApprovalOperator(
         task_id="ui_approval", bucket=bundle.ref.bucket, region_name="us-east-1",
         pipeline_role="OrganizationAccountAccessRole", bundle_digest=bundle.ref.digest, plan_digest="p" * 64,

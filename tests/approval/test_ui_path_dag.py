@@ -1,6 +1,7 @@
 """The UI approval path through the real DAG (dag.test): prod.ui_approval parks in awaiting_input,
 an approver answers through the Airflow API's own handler (what the Required actions page calls),
-the answer becomes a signed record, and prod.approval, the one gate, releases the rollout."""
+the task returns the answer (unsigned: no key on a worker) and writes an audit copy, and
+prod.approval, the one gate, judges the task's result and releases the rollout."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class UiApprover(threading.Thread):
             time.sleep(0.5)
 
 
-def test_ui_approval_is_recorded_signed_and_accepted_by_the_gate(fleet_env, fleet_dag):
+def test_ui_approval_is_judged_by_the_gate_from_the_ui_tasks_result(fleet_env, fleet_dag):
     ui = UiApprover("security-lead")
     ui.start()
     try:
@@ -85,4 +86,4 @@ def test_ui_approval_is_recorded_signed_and_accepted_by_the_gate(fleet_env, flee
     records = [store.get(k) for k in store.list(approval.decisions_prefix(ui.answered))]
     assert [(r["approver"], r["decision"], r["via"], r["reason"]) for r in records] == [
         ("security-lead", "approve", "airflow-ui", "reviewed in the UI")]
-    assert "signature" in records[0]
+    assert "signature" not in records[0]  # the audit copy; the gate took the decision from the task's XCom

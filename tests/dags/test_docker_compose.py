@@ -129,15 +129,16 @@ def test_start_order_and_healthchecks(compose):
 
 def test_no_literal_secret_in_the_file(compose):
     text = (REPO / "docker-compose.yaml").read_text()
-    approval = re.search(r"AIRFLOW_CONN_FLEET_APPROVAL: (.*)", text).group(1)
-    assert "${FLEET_APPROVAL_KEY:?" in approval  # from .env, and compose refuses to start without it
+    # No shared approval key anywhere: approvers sign with their own keys, the pipeline holds public keys.
+    assert "FLEET_APPROVAL" not in text
+    assert compose["x-airflow-common"]["environment"]["FLEET_REPO"] == "/opt/airflow/fleet-repo"
+    assert "./.demo/fleet-repo:/opt/airflow/fleet-repo:ro" in compose["x-airflow-common"]["volumes"]
     assert "AKIA" not in text and "aws_secret_access_key" not in text.lower()
     init_env = compose["services"]["airflow-init"]["environment"]
     assert init_env["_AIRFLOW_WWW_USER_PASSWORD"] == "${_AIRFLOW_WWW_USER_PASSWORD:-}"  # no default password
     assert compose["x-airflow-common"]["environment"]["AIRFLOW__CORE__FERNET_KEY"].startswith("${")
     example = (REPO / "docker" / "env.example").read_text()
-    assert re.search(r"^FLEET_APPROVAL_KEY=$", example, re.M) and re.search(r"^_AIRFLOW_WWW_USER_PASSWORD=$",
-                                                                             example, re.M)
+    assert "FLEET_APPROVAL_KEY" not in example and re.search(r"^_AIRFLOW_WWW_USER_PASSWORD=$", example, re.M)
 
 
 def test_every_dollar_is_an_interpolation_or_escaped():
@@ -186,8 +187,40 @@ def test_make_up_script():
     assert '"$BIN/localaws" down' in text and "trap cleanup EXIT" in text
     assert "export AIRFLOW_HOME=$DEMO/airflow" in text and "AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags" in text
     assert "AIRFLOW__CORE__LOAD_EXAMPLES=False" in text and "standalone" in text
-    assert "AIRFLOW_CONN_AWS_DEFAULT=" in text and "endpoint_url" in text and "AIRFLOW_CONN_FLEET_APPROVAL=" in text
-    assert "umask 077" in text and "approval.key" in text
+    assert "AIRFLOW_CONN_AWS_DEFAULT=" in text and "endpoint_url" in text
+    # Per-approver keys: made by scripts/demo_keys.py, the DAG offering the copy that lists them; no shared key.
+    assert 'FLEET_REPO=$("$BIN/python" scripts/demo_keys.py)' in text and "export FLEET_REPO" in text
+    assert "FLEET_APPROVAL" not in text and "--key .demo/keys/platform-lead" in text
+
+
+def test_demo_keys_are_owner_only_per_approver_and_the_demo_repo_lists_them(tmp_path):
+    """What `make demo` / `make up` run on (scripts/demo_keys.py), made here in a temp folder."""
+    import importlib.util
+
+    from fleet import approval, sshkeys
+    from fleet.config import load_config
+
+    spec = importlib.util.spec_from_file_location("demo_keys", REPO / "scripts" / "demo_keys.py")
+    demo_keys = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_keys)
+    repo = demo_keys.prepare(tmp_path)
+    keys = tmp_path / "keys"
+    assert (keys.stat().st_mode & 0o777) == 0o700
+    approvers = load_config(repo / "fleet.yaml").approval.approvers
+    sample = {a.name: a.public_key for a in load_config(REPO / "include" / "fleet.yaml").approval.approvers}
+    for a in approvers:
+        assert ((keys / a.name).stat().st_mode & 0o777) == 0o600
+        assert a.public_key != sample[a.name]  # the sample's keys have no private half anywhere
+        record = approval.sign({"decision": "approve"}, sshkeys.load_private_key(keys / a.name))
+        assert approval.signature_valid(record, a.public_key)
+    assert demo_keys.prepare(tmp_path).joinpath("fleet.yaml").read_text() == (repo / "fleet.yaml").read_text()
+    assert subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
+                          text=True).stdout == ""  # a clean commit: the Source stage records it
+    # No private key is tracked anywhere in this repository, and .demo/ (where the demo keeps them) is ignored.
+    tracked = subprocess.run(["git", "-C", str(REPO), "grep", "-lE", "^-----BEGIN [A-Z ]*PRIVATE KEY-----$"], capture_output=True,
+                             text=True).stdout.split()
+    assert tracked == [], tracked
+    assert ".demo/" in (REPO / ".gitignore").read_text().split()
 
 
 def test_make_up_and_make_demo_do_not_share_or_keep_stale_airflow_state():

@@ -24,8 +24,8 @@ from fleet_airflow.report import write_report
 from fleet_airflow.sensors import ExternalApprovalSensor
 
 from tests.support import REPO
-from tests.support.approval import context
-from tests.support.bundles import commit, git
+from tests.support.approval import context, key_path
+from tests.support.bundles import commit, fleet_repo, git
 from tests.support.pipeline import (RUN_ID, PLANTED_TAIL, FakeTi, only_after_success, repo_with_secret,
                                     source_outputs, task_function)
 
@@ -150,8 +150,8 @@ def test_dry_run_makes_the_plan_and_deploys_nothing(ctx, dag):
     assert all(stack(ctx, accounts[a.name]) is None for a in FLEET.accounts)
 
 
-def test_a_rejected_approval_fails_the_gate_and_nothing_is_deployed_to_prod(ctx, dag):
-    settings, bundle = source_outputs(ctx, SAMPLE)
+def test_a_rejected_approval_fails_the_gate_and_nothing_is_deployed_to_prod(ctx, dag, tmp_path):
+    settings, bundle = source_outputs(ctx, fleet_repo(tmp_path))  # its approvers' keys: the test's own
     pctx = context_from_settings("aws_default", settings)
     plan = prod_stage.plan(pctx, Bundle.from_dict(bundle).open(pctx), run_id=RUN_ID)
     assert task_function(dag, "prod.gate")(plan, params=PARAMS) == ["prod.approval"]
@@ -160,10 +160,11 @@ def test_a_rejected_approval_fails_the_gate_and_nothing_is_deployed_to_prod(ctx,
         task_id="approval", bucket=settings["bucket"], region_name=settings["region"],
         pipeline_role=settings["pipeline_role"], bundle_digest=bundle["digest"], plan_digest=plan["plan_digest"],
         summary=plan["summary"], approvers=settings["approvers"], timeout_hours=settings["timeout_hours"],
-        aws_conn_id=wired.aws_conn_id, key_conn_id=wired.key_conn_id, poll_interval=0.05)
+        aws_conn_id=wired.aws_conn_id, authors=bundle.get("authors", ()), poll_interval=0.05)
     with pytest.raises(TaskDeferred):
-        gate.execute(context(RUN_ID))  # the request is published; the approver answers
-    assert cli.main(["approve", RUN_ID, "--approver", "platform-lead", "--reason", "change freeze", "--reject"]) == 0
+        gate.execute(context(RUN_ID))  # the request is published; the approver answers with their own key
+    assert cli.main(["approve", RUN_ID, "--approver", "platform-lead", "--key", key_path("platform-lead"),
+                     "--reason", "change freeze", "--reject"]) == 0
     with pytest.raises(AirflowFailException, match="rejected: reject by platform-lead .*change freeze"):
         gate.execute_complete(context(RUN_ID), {"status": "ready", "value": 1})
     store = approval.S3Store(pctx, settings["bucket"])

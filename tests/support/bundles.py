@@ -18,9 +18,13 @@ from tests.support import REPO
 
 
 def fleet_repo(tmp_path: Path, name: str = "fleet-repo") -> Path:
-    """A copy of the sample fleet repository in its own git repo (so bundles carry a commit)."""
+    """A copy of the sample fleet repository in its own git repo (so bundles carry a commit), its
+    approvers' public keys those of the test's own key pairs (tests.support.approval)."""
+    from tests.support.approval import render_keys
+
     repo = tmp_path / name
     shutil.copytree(REPO / "include", repo)
+    render_keys(repo)
     git(repo, "init", "-q", "-b", "main")
     commit(repo, "fleet")
     return repo

@@ -75,10 +75,9 @@ def _q(value: str) -> str:
 
 
 def fleet_env(stack) -> dict[str, str]:
-    """What an approver's shell holds: local AWS, dummy credentials, the approval key."""
+    """What an approver's shell holds: local AWS and dummy credentials (their key is a file: --key)."""
     return {**os.environ, "AWS_ENDPOINT_URL": stack.aws_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-            "FLEET_APPROVAL_KEY": stack.approval_key}
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def approve_from_second_process(stack, run_id: str, still_running, timeout: float = 600,
@@ -95,8 +94,11 @@ def approve_from_second_process(stack, run_id: str, still_running, timeout: floa
             # prod.approval counts the decisions present just after publishing the request; answer
             # a moment later, as a person would.
             time.sleep(3)
-            done = subprocess.run([str(FLEET), "approve", run_id, "--approver", approver, "--reason", "celery test"],
-                                  env=env, capture_output=True, text=True)
+            from tests.support.approval import key_path
+
+            # Signed with the approver's own key; the fleet remote lists its public key (fleet_remote).
+            done = subprocess.run([str(FLEET), "approve", run_id, "--approver", approver, "--key", key_path(approver),
+                                   "--reason", "celery test"], env=env, capture_output=True, text=True)
             assert done.returncode == 0, f"fleet approve failed: {done.stdout}{done.stderr}"
             return
         if not still_running():

@@ -6,12 +6,12 @@ from __future__ import annotations
 import faulthandler
 import threading
 
-APPROVAL_KEY = "e2e-approval-key-0123456789abcdef"
 
 
 class Approver(threading.Thread):
     """Plays the approver outside Airflow: waits for the run's approval request, then answers it
-    with `fleet approve`. In this process: the request is looked up in the approval store (what
+    with `fleet approve` and the approver's own key (tests.support.approval.sample_keys: the runs
+    use copies of the sample fleet with those public keys rendered in). In this process: the request is looked up in the approval store (what
     `fleet approvals` lists) and the CLI is called through its entry function, so no Python
     process is started per poll.
 
@@ -45,7 +45,10 @@ class Approver(threading.Thread):
                 self.run_id = pending[0]
                 if self.stop.wait(self.think_seconds):
                     return
-                argv = ["approve", self.run_id, "--approver", self.approver, "--reason", self.reason]
+                from tests.support.approval import key_path
+
+                argv = ["approve", self.run_id, "--approver", self.approver, "--key", key_path(self.approver),
+                        "--reason", self.reason]
                 if not self.approve:
                     argv.append("--reject")
                 code = cli.main(argv)

@@ -15,7 +15,10 @@ def git(cwd: Path, *args: str) -> str:
 
 def fleet_remote(path: Path) -> tuple[Path, str]:
     """A git repository holding the sample fleet (include/) on branch main: (its folder, its URL)."""
+    from tests.support.approval import render_keys
+
     shutil.copytree(INCLUDE, path, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+    render_keys(path)  # the approvers' public keys: the test's own key pairs
     git(path, "init", "-q", "-b", "main")
     for key, value in (("user.email", "t@example.com"), ("user.name", "test"), ("commit.gpgsign", "false")):
         git(path, "config", key, value)

@@ -27,7 +27,6 @@ from tests.support import REPO, aws_connection
 # sample config's approvers with the "user" role; admin is no approver.
 USERS = {"admin": "admin", "platform-lead": "user", "security-lead": "user"}
 PASSWORD = "fleet-ui-test-password"  # pragma: allowlist secret
-APPROVAL_KEY = "fleet-ui-test-approval-key-0123"  # pragma: allowlist secret
 
 
 def free_port() -> int:
@@ -65,9 +64,6 @@ class AirflowStack:
                     "AIRFLOW__API_AUTH__JWT_SECRET": "fleet-ui-jwt-0123456789abcdef",  # pragma: allowlist secret
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
                     "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_endpoint),
-                    # The approval signing key, as `make up` gives it (per-approver keys replace it).
-                    "AIRFLOW_CONN_FLEET_APPROVAL": json.dumps({"conn_type": "generic",
-                                                               "password": APPROVAL_KEY}),
                     "FLEET_REPO": str(REPO / "include"),
                     "FLEET_PAGE_MAX_AGE": "0"}  # the Fleet API reads AWS on every request: tests check it at once
 

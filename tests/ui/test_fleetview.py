@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from fleet import approval, fleetview, report
 from fleet.ledger import Entry, Ledger
 from fleet.stacks import DeployResult
@@ -124,15 +126,18 @@ def test_run_report_and_latest_rollout_from_the_stored_reports(view):
 def test_pending_approvals_until_a_decision_that_counts_exists(view):
     key = b"k" * 32  # the page holds no key: every rule but the signature is applied
     store = approval.S3Store(view.ctx, view.bucket)
-    for run, by in (("run-a", "admin"), ("run-b", None), ("run-c", "admin"), ("run-d", "admin")):
-        approval.request(store, run_id=run, bundle_digest=NEW, plan_digest="p", summary=f"{run}: 3 change",
-                         triggered_by=by, approvers=("platform-lead",))
-    store.put(approval.decisions_prefix("run-b") + "1.json", {"approve": True})  # malformed: does not count
-    approval.decide(store, run_id="run-c", approver="platform-lead", approve=True, reason="", key=key)
-    approval.decide(store, run_id="run-d", approver="mallory", approve=True, reason="", key=key)  # no approver
+    approval.request(store, run_id="run-a", bundle_digest=NEW, plan_digest="p", summary="3 accounts: 3 change",
+                     triggered_by="admin", approvers=("platform-lead",))
+    approval.request(store, run_id="run-b", bundle_digest=NEW, plan_digest="p", summary="x", triggered_by=None,
+                     approvers=("platform-lead",))
+    store.put(approval.decisions_prefix("run-b") + "1.json", {"approve": True})  # malformed: still waiting
+    approval.request(store, run_id="run-c", bundle_digest=NEW, plan_digest="p", summary="x", triggered_by=None,
+                     approvers=("platform-lead",))
+    approval.decide(store, run_id="run-c", approver="platform-lead", approve=True, reason="",
+                    key=Ed25519PrivateKey.generate())  # signed: the Fleet page holds no keys, the gate checks it
     pending = view.approvals()
-    assert [p["run_id"] for p in pending] == ["run-a", "run-b", "run-d"]
-    assert pending[0]["approvers"] == ["platform-lead"] and pending[0]["summary"] == "run-a: 3 change"
+    assert [p["run_id"] for p in pending] == ["run-a", "run-b"]
+    assert pending[0]["approvers"] == ["platform-lead"] and pending[0]["summary"] == "3 accounts: 3 change"
     assert pending[0]["age_seconds"] >= 0 and pending[0]["deadline"] > pending[0]["requested_at"]
 
 

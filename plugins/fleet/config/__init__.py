@@ -7,13 +7,13 @@ sections, waves, files on disk); ``load`` runs both and builds the ``FleetConfig
 
 from fleet.config.load import account_requests, load_config
 from fleet.config.model import (
-    OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
+    OU, Account, Alerts, Approval, Approver, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
     Override, Policies, ProdTargets, Product, SmokeTest, Vending, Wave,
 )
 from fleet.config.problems import ConfigError, Problem, line_index
 
 __all__ = [
-    "OU", "Account", "Alerts", "Approval", "Baseline", "Catalog", "ConfigError", "Environments", "FleetConfig",
+    "OU", "Account", "Alerts", "Approval", "Approver", "Baseline", "Catalog", "ConfigError", "Environments", "FleetConfig",
     "Guardrails", "Organization", "Override", "Policies", "Problem", "ProdTargets", "Product", "SmokeTest", "Vending", "Wave",
     "account_requests",
     "line_index", "load_config",

@@ -12,7 +12,7 @@ from typing import Any
 from fleet import yamlsafe
 from fleet.config import rules, schema
 from fleet.config.model import (
-    OU, Account, Alerts, Approval, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
+    OU, Account, Alerts, Approval, Approver, Baseline, Catalog, Environments, FleetConfig, Guardrails, Organization,
     Override, Policies, ProdTargets, Product, SmokeTest, Vending, Wave,
 )
 from fleet.config.problems import ConfigError, Problem, Problems, line_index
@@ -150,7 +150,8 @@ def _catalog(d: dict, root: Path) -> Catalog:
 
 
 def _approval(d: dict) -> Approval:
-    return Approval(tuple(d["approvers"]), float(d.get("timeout_hours", 24)), d.get("auto_approve_empty_plan", True),
+    approvers = tuple(Approver(a["name"], a["email"].lower(), a["public_key"].strip()) for a in d["approvers"])
+    return Approval(approvers, float(d.get("timeout_hours", 24)), d.get("auto_approve_empty_plan", True),
                     d.get("store", "s3"), d.get("table", "fleet-approvals"), d.get("topic", "fleet-approvals"),
                     d.get("ui", False))
 

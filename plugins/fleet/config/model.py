@@ -146,14 +146,31 @@ class SmokeTest:
 
 
 @dataclass(frozen=True)
+class Approver:
+    """Who may approve, and how the gate knows a decision is theirs (the pipeline holds no private key)."""
+
+    name: str
+    email: str  # their git author email (separation of duties)
+    public_key: str  # an OpenSSH ssh-ed25519 public key line
+
+
+@dataclass(frozen=True)
 class Approval:
-    approvers: tuple[str, ...]
+    approvers: tuple[Approver, ...]
     timeout_hours: float
     auto_approve_empty_plan: bool = True  # a plan with no change needs no human
     store: str = "s3"  # s3 (the artifacts bucket) | dynamodb
     table: str = "fleet-approvals"  # the DynamoDB table when store is dynamodb
     topic: str = "fleet-approvals"  # SNS topic in the management account the requests are published to
     ui: bool = False  # also offer the decision in the Airflow UI (human-in-the-loop task)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.approvers)
+
+    def identities(self) -> list[dict]:
+        """The approvers as JSON-ready dicts (what the gate verifies decisions with)."""
+        return [{"name": a.name, "email": a.email, "public_key": a.public_key} for a in self.approvers]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,29 @@ def check(data: Any, problems: Problems, root: Path) -> None:
         if isinstance(scp, str) and scp and not (root / scp).is_file():
             problems.add(f"guardrails.scps[{i}]", f"an existing SCP JSON file, {scp!r} not found")
     catalog(_mapping(top.get("catalog")), account_names, ou_names, problems, root)
+    approvers(_list(_mapping(top.get("approval")).get("approvers")), problems)
+
+
+def approvers(items: list, problems: Problems) -> None:
+    """Unique names, emails and keys (a shared key could sign for two people); each key decodes."""
+    from fleet.sshkeys import SshKeyError, parse_public_key
+
+    seen: dict[str, set] = {"name": set(), "email": set(), "public_key": set()}
+    for i, item in enumerate(items):
+        item = _mapping(item)
+        for field, value in (("name", item.get("name")), ("email", str(item.get("email") or "").lower() or None),
+                             ("public_key", " ".join(str(item.get("public_key") or "").split()[:2]) or None)):
+            if not isinstance(value, str):
+                continue
+            if value in seen[field]:
+                label = {"name": "a name", "email": "an email", "public_key": "a public key"}[field]
+                problems.add(f"approval.approvers[{i}].{field}", f"{label} no other approver has")
+            seen[field].add(value)
+        if isinstance(item.get("public_key"), str):
+            try:
+                parse_public_key(item["public_key"])
+            except SshKeyError as exc:
+                problems.add(f"approval.approvers[{i}].public_key", str(exc))
 
 
 def baselines(top: dict, problems: Problems, root: Path) -> None:

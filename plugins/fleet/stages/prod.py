@@ -192,18 +192,33 @@ def approved_plan(ctx: AwsContext, bundle: OpenBundle, run_id: str, plan_digest:
 
 
 def approval_settings(bundle: OpenBundle) -> dict:
-    """The bundle's ``approval`` section as JSON-ready values (the approval store, topic, UI path)."""
+    """The bundle's ``approval`` section as JSON-ready values (the approval store, topic, UI path, and
+    the approvers with the public keys their decisions are verified with)."""
     a = bundle.config.approval
-    return {"store": a.store, "table": a.table, "topic": a.topic, "ui": a.ui, "approvers": list(a.approvers),
+    return {"store": a.store, "table": a.table, "topic": a.topic, "ui": a.ui, "approvers": a.identities(),
             "timeout_hours": a.timeout_hours}
 
 
-def record_automatic_approval(ctx: AwsContext, bundle: OpenBundle, run_id: str, planned: dict, key: bytes) -> dict:
-    """The audit record for a plan with no change: signed by the pipeline, bound to both digests."""
-    return approval.record_decision(
+class NotEmpty(RuntimeError):
+    """The plan an automatic approval was asked for is not (or no longer) empty."""
+
+
+def record_automatic_approval(ctx: AwsContext, bundle: OpenBundle, run_id: str, planned: dict,
+                              only: list[str] | None = None) -> dict:
+    """Approve an empty plan without a human, after recomputing it: no key can vouch for emptiness,
+    the live change sets can. Refused unless the plan made now is empty and has the planned digest
+    (an XCom claiming ``empty`` proves nothing). The unsigned record is the audit trail."""
+    if not bundle.config.approval.auto_approve_empty_plan:
+        raise NotEmpty("approval.auto_approve_empty_plan is off: a human decides")
+    again = plan(ctx, bundle, run_id=run_id, only=only)
+    if not again["empty"] or again["plan_digest"] != planned.get("plan_digest"):
+        raise NotEmpty(f"the plan is not empty when recomputed ({again['summary']}; plan "
+                       f"{again['plan_digest'][:12]}, asked for {str(planned.get('plan_digest'))[:12]}): "
+                       "a human decides")
+    return approval.record_audit(
         approval.open_store(ctx, bundle.config.approval, bundle.bucket), run_id=run_id, bundle_digest=bundle.digest,
-        plan_digest=planned["plan_digest"], approver="fleet-pipeline", approve=True,
-        reason=f"empty plan {planned['plan_digest'][:12]}: {planned['summary']}", key=key, via="automatic")
+        plan_digest=again["plan_digest"], approver="fleet-pipeline", approve=True,
+        reason=f"empty plan {again['plan_digest'][:12]} recomputed: {again['summary']}", via="automatic")
 
 
 def run_rollout(ctx: AwsContext, bundle: OpenBundle, *, run_id: str = "", only: list[str] | None = None,

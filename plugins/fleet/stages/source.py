@@ -37,7 +37,7 @@ def preflight(ctx: AwsContext, config: FleetConfig, targets: list[str]) -> dict:
     ctx.require_management_account(org.management_account)
     return {"region": org.home_region, "pipeline_role": org.pipeline_role, "targets": list(targets),
             "bucket": source.artifacts_bucket(org.management_account, org.home_region),
-            "approvers": list(config.approval.approvers), "timeout_hours": config.approval.timeout_hours,
+            "approvers": list(config.approval.names), "timeout_hours": config.approval.timeout_hours,
             "bake_minutes": config.environments.bake_minutes}
 
 
@@ -50,6 +50,14 @@ def snapshot_and_upload(ctx: AwsContext, repo: Path, ref: str | None = None) -> 
     up = source.upload(ctx, snap, bucket)
     return Bundle(bucket=up["bucket"], digest=up["digest"], commit=up["commit"], files=up["files"], key=up["key"],
                   dirty=up["dirty"], uploaded=up["uploaded"])
+
+
+def commit_authors(ctx: AwsContext, bundle: Bundle, repo: Path) -> tuple[list[str], str | None]:
+    """Author emails of the bundle's commits since the one last rolled out to prod (fleet.authors)."""
+    from fleet import authors
+
+    last = authors.last_deployed(ctx, bundle.bucket) or {}
+    return authors.authors_since(repo, bundle.commit, last.get("commit"))
 
 
 def scan_history(ctx: AwsContext, bundle: Bundle, clone: Path) -> dict:
