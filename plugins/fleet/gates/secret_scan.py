@@ -114,6 +114,8 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
     handle.name = name  # transformers pick themselves by file name (YAML, INI, ...)
     hits: list[Hit] = []
     for eager in (False, True):
+        if not eager and _yaml_quiet(name, text):
+            continue  # the YAML transformer's lines (or the raw ones) can hold no secret
         lines = get_transformed_file(handle, use_eager_transformers=eager)
         if lines is None:
             if eager:
@@ -126,7 +128,77 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
     return hits
 
 
-def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
+def _yaml_quiet(name: str, text: str) -> bool:
+    """True when no line detect-secrets' YAML transformer could make of `text` (nor any raw
+    line, its fallback when the pure-Python parse fails) is matched by a plugin.
+
+    The transformer composes the document with pyyaml's pure-Python loader (most of the secrets
+    gate's time on YAML templates) and turns each string value of a mapping into the line
+    `key: "value"<a comment of the file>`. libyaml composes the same document many times faster;
+    the lines built from it are a superset (every key/string-value pair, with every comment the
+    file has), so when they are all quiet the transformer's are too and it need not run. Anything
+    unusual (a parse error, a complex key, binary data, many comments) returns False and the
+    transformer runs as before.
+    """
+    from detect_secrets.util.filetype import FileType, determine_file_type
+
+    if determine_file_type(name) != FileType.YAML:
+        return False
+    candidates = _yaml_value_lines(text)
+    if candidates is None:
+        return False
+    candidates += text.splitlines(keepends=True)
+    return not _noisy_lines(name, candidates, "plain")
+
+
+_MAX_COMMENTS = 16
+
+
+def _yaml_value_lines(text: str) -> list[str] | None:
+    import yaml
+    from detect_secrets.transformers.yaml import _yaml_comment_regex
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        return None
+    try:
+        root = yaml.compose(text, Loader=loader)
+    except Exception:  # noqa: BLE001 - the transformer decides; its fallback is covered anyway
+        return None
+    comments = {""}
+    for raw in text.splitlines():
+        found = _yaml_comment_regex().search(raw.strip())
+        if found:
+            comments.add(found.group(0))
+    if len(comments) > _MAX_COMMENTS:
+        return None
+    pairs: set[tuple[str, str]] = set()
+    stack, seen = [root] if root is not None else [], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue  # an alias: the same node again
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+                if not isinstance(value, yaml.ScalarNode):
+                    continue
+                if value.tag.endswith(":binary") or not isinstance(key, yaml.ScalarNode):
+                    return None  # base64 re-encoding, complex keys: leave them to the transformer
+                if value.tag.endswith(":str"):
+                    pairs.add((key.value, value.value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    lines = []
+    for key, value in pairs:
+        escaped = value.replace('"', '\\"')
+        lines += [f'{key}: "{escaped}"{comment}' for comment in comments]
+    return lines
+
+
+def _noisy_lines(name: str, lines: list[str], mode: str) -> set[str]:
+    """The distinct lines (right-stripped) some plugin matches; the others are remembered."""
     from detect_secrets.settings import get_plugins
 
     kind = f"{mode}:{os.path.splitext(name)[1].lower() or os.path.basename(name)}"
@@ -140,6 +212,11 @@ def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
             noisy_texts.add(line)
         else:
             _QUIET.add(key)
+    return noisy_texts
+
+
+def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
+    noisy_texts = _noisy_lines(name, lines, mode)
     if not noisy_texts:
         return []
     # only the lines some plugin matched can yield a secret (filters only remove); they are
