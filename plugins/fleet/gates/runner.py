@@ -268,11 +268,16 @@ def _gate_findings(gate, ws, *, history, rules, features, cache_root, report):
     if gate == "policy":
         from . import policy
 
-        findings = policy.run(ws, rules)
+        findings = _by_template(gate, ws, cache_root, _settings_digest(gate, ws, extra),
+                                lambda view: policy.run(view, rules))
     elif gate == "iam":
         from . import iam
 
-        findings = iam.run(ws, aws_client=None)
+        findings = _by_template(
+            gate, ws, cache_root, _settings_digest(gate, ws, extra),
+            lambda view: [f for f in iam.run(view, aws_client=None)
+                          if f.rule != "iam:access-analyzer-not-run"])
+        findings += iam.not_validated(ws)
     else:
         from . import unit
 
@@ -289,8 +294,59 @@ def _store_complete(cache_root: Path, gate: str, key: str, findings: list[Findin
         _store(cache_root, gate, key, findings)
 
 
-def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
-    """Everything a gate's result depends on: inputs, settings, our code, tool versions."""
+def _incomplete(findings: list[Finding]) -> bool:
+    return any(f.rule.partition(":")[2] in ("engine-missing", "engine-failed")
+               or f.rule.endswith("crashed") for f in findings)
+
+
+def _by_template(gate: str, ws: Workspace, cache_root: Path, settings: str, run) -> list[Finding]:
+    """run(workspace) over the templates whose result is not cached by content, the cached
+    results for the others.
+
+    A template's result is what the gate says about its file; the rest (rule examples,
+    configuration, engines) is worked out on every run. A result is kept only when the run was
+    complete: no engine missing or failed, no crash on that template.
+    """
+    import copy
+
+    from .lint import TemplateCache
+
+    cache = TemplateCache(cache_root, gate, settings)
+    results: dict[str, list[Finding]] = {}
+    todo = []
+    for template in ws.templates:
+        hit = cache.get(template)
+        if hit is None:
+            todo.append(template)
+        else:
+            results[template.rel] = hit
+    view = copy.copy(ws)
+    view.templates = todo  # the same files and settings; only these templates are checked
+    fresh = run(view)
+    mine = {t.rel: t for t in todo}
+    general, per_template = [], {rel: [] for rel in mine}
+    for f in fresh:
+        (per_template[f.file] if f.file in mine else general).append(f)
+    complete = not _incomplete(general)
+    for rel, found in per_template.items():
+        results[rel] = found
+        if complete and not _incomplete(found):
+            cache.put(mine[rel], found)
+    return general + [f for t in ws.templates for f in results.get(t.rel, [])]
+
+
+def _settings_digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
+    """What every template's result depends on besides the template: the rules, fleet.yaml's
+    rule parameters, our code, the tools' versions."""
+    h = hashlib.sha256(_digest(gate, None, extra_dirs).encode())
+    config = ws.root / "fleet.yaml"
+    h.update(config.read_bytes() if config.is_file() else b"no-config")
+    return h.hexdigest()
+
+
+def _digest(gate: str, ws: Workspace | None, extra_dirs: list[Path]) -> str:
+    """Everything a gate's result depends on: inputs, settings, our code, tool versions
+    (inputs left out when ws is None)."""
     h = hashlib.sha256(gate.encode())
     here = Path(__file__).parent
     for path in sorted(here.rglob("*.py")):
@@ -302,7 +358,7 @@ def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
             h.update(f"{tool}=none".encode())
     guard = locate.cfn_guard_binary()
     h.update(str(guard).encode() if guard else b"no-guard")
-    for f in ws.files:
+    for f in ws.files if ws is not None else ():
         h.update(f.rel.encode())
         try:
             h.update(hashlib.sha1(f.read_bytes()).digest() if not f.error else b"unreadable")
@@ -310,7 +366,7 @@ def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
             h.update(b"unreadable")
     for name in (".cfnlintrc", ".cfnlintrc.yaml", ".cfnlintrc.yml", ".yamllint",
                  ".yamllint.yaml", ".yamllint.yml"):
-        path = locate.settings_file(ws.root, (name,))
+        path = locate.settings_file(ws.root, (name,)) if ws is not None else None
         if path:
             h.update(path.read_bytes())
     for directory in extra_dirs:
