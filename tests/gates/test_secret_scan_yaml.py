@@ -78,3 +78,17 @@ def test_a_clean_template_takes_the_shortcut_and_a_secret_does_not():
     assert secret_scan._yaml_quiet("t.yaml", CASES["clean template"])
     assert not secret_scan._yaml_quiet("c.yaml", CASES["unquoted"])
     assert not secret_scan._yaml_quiet("c.txt", CASES["clean template"])  # not YAML by name
+
+
+def test_a_pool_of_workers_finds_what_one_process_finds():
+    # versions of a few files, a secret in some: more than the pool's threshold of 48
+    items = []
+    for n in range(120):
+        body = f"name: app{n % 7}\nport: {8000 + n}\n"
+        if n % 17 == 0:
+            body += f"db_password: {DB_VALUE}{n}\n"
+        items.append((f"k{n}", f"config/app{n % 5}.yaml", body.encode()))
+    alone = secret_scan.scan_many(items, None, workers=1)
+    pooled = secret_scan.scan_many(items, None, workers=3)
+    assert pooled == alone
+    assert sum(1 for hits in alone.values() if hits) == len(range(0, 120, 17))
