@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 from . import locate
 from .findings import Finding
@@ -34,10 +35,24 @@ class LintConfigError(ValueError):
 
 def run(ws: Workspace, cache_dir: Path | None = None) -> list[Finding]:
     """cache_dir: where per-template results are kept (None: no cache)."""
+    return start(ws, cache_dir)()
+
+
+def start(ws: Workspace, cache_dir: Path | None = None,
+          workers: int | None = None) -> Callable[[], list[Finding]]:
+    """Start linting and return the function that waits for its findings.
+
+    cfn-lint's work goes to a process pool that is forked and fed before this returns, so the
+    caller can run the other gates on its own core meanwhile (and may start threads: the pool
+    forks no more).
+    """
     findings: list[Finding] = []
-    findings += _cfn_lint(ws, findings, cache_dir)
-    findings += _yamllint(ws)
-    return findings
+    cfn = _cfn_lint(ws, findings, cache_dir, workers)
+
+    def finish() -> list[Finding]:
+        return findings + cfn() + _yamllint(ws)
+
+    return finish
 
 
 def cfnlint_args(root: Path, refused: list[Finding] | None = None) -> dict:
@@ -88,7 +103,7 @@ def _display(root: Path, path: Path) -> str:
 
 
 def _cfn_lint(ws: Workspace, refused: list[Finding], cache_dir: Path | None = None,
-              workers: int | None = None) -> list[Finding]:
+              workers: int | None = None) -> Callable[[], list[Finding]]:
     findings = [
         Finding("lint", "lint:E0000", "error", t.rel, t.parse_error[0], None, t.parse_error[1])
         for t in ws.templates if t.parse_error
@@ -96,21 +111,29 @@ def _cfn_lint(ws: Workspace, refused: list[Finding], cache_dir: Path | None = No
     args = cfnlint_args(ws.root, refused)
     good = [t for t in ws.templates if t.data is not None]
     if not good:
-        return findings
+        return lambda: findings
 
     cache = TemplateCache(cache_dir, "lint", _settings_digest(args))
     todo = []
-    for template in good:
+    results: dict[int, list[Finding]] = {}  # index in `good` -> findings, in the files' order
+    for i, template in enumerate(good):
         hit = cache.get(template)
         if hit is None:
-            todo.append(template)
+            todo.append(i)
         else:
-            findings += hit
-    for template, result in zip(todo, _lint_all(todo, args, workers)):
-        findings += result
-        if not any(f.rule == "lint:cfn-lint-crashed" for f in result):
-            cache.put(template, result)  # complete results only: a crash runs again next time
-    return findings
+            results[i] = hit
+    # largest first, so no worker is left with a big template while the others have finished
+    todo.sort(key=lambda i: -good[i].file.size)
+    pending = _lint_all([good[i] for i in todo], args, workers)
+
+    def finish() -> list[Finding]:
+        for i, result in zip(todo, pending()):
+            results[i] = result
+            if not any(f.rule == "lint:cfn-lint-crashed" for f in result):
+                cache.put(good[i], result)  # complete results only: a crash runs again next time
+        return findings + [f for i in sorted(results) for f in results[i]]
+
+    return finish
 
 
 def _settings_digest(args: dict) -> str:
@@ -169,9 +192,11 @@ class TemplateCache:
 _SHARED: dict = {}
 
 
-def _lint_all(templates: list, args: dict, workers: int | None) -> list[list[Finding]]:
+def _lint_all(templates: list, args: dict,
+              workers: int | None) -> Callable[[], list[list[Finding]]]:
+    """Lint `templates`; the returned function waits for their findings (in their order)."""
     if not templates:
-        return []
+        return lambda: []
     from cfnlint.config import ConfigMixIn
     from cfnlint.runner import Runner
 
@@ -184,18 +209,34 @@ def _lint_all(templates: list, args: dict, workers: int | None) -> list[list[Fin
     workers = workers or os.cpu_count() or 1
     import multiprocessing
 
-    try:
-        if workers == 1 or len(templates) < 4 or "fork" not in \
-                multiprocessing.get_all_start_methods():
-            return [_lint_one(i) for i in range(len(templates))]
-        from concurrent.futures import ProcessPoolExecutor
+    if workers == 1 or len(templates) < 4 or "fork" not in \
+            multiprocessing.get_all_start_methods():
+        try:
+            done = [_lint_one(i) for i in range(len(templates))]
+        finally:
+            _SHARED.clear()
+        return lambda: done
+    from concurrent.futures import ProcessPoolExecutor
 
-        # fork: the workers start with the rules and the parsed templates already in memory
-        with ProcessPoolExecutor(max_workers=min(workers, len(templates)),
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_lint_one, range(len(templates)), chunksize=1))
-    finally:
+    # fork: the workers start with the rules and the parsed templates already in memory. With
+    # fork, the executor forks every worker at the first submit, before its own threads start
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(templates)),
+                               mp_context=multiprocessing.get_context("fork"))
+    try:
+        futures = [pool.submit(_lint_one, i) for i in range(len(templates))]
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
         _SHARED.clear()
+        raise
+    _SHARED.clear()  # the workers have their copy
+
+    def wait() -> list[list[Finding]]:
+        try:
+            return [future.result() for future in futures]
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    return wait
 
 
 def _lint_one(index: int) -> list[Finding]:

@@ -83,26 +83,45 @@ def run_here(*, root: str, history: bool, rules_dir: str | None, gates: list[str
     cache_root = Path(cache_dir) if cache_dir else _default_cache(root_path)
 
     report = GateReport()
-    for gate in GATES:
-        if gate not in wanted:
-            continue
+    found: dict[str, list[Finding]] = {}
+    # lint's process pool works on the templates while this process runs the gates after it
+    # (policy, iam, unit), so no core waits for another gate; lint's seconds span both
+    lint_started, lint_wait = 0.0, None
+    for gate in (g for g in GATES if g in wanted):
         started = time.perf_counter()
-        try:
-            findings = _run_gate(gate, ws, history=history, rules=rules, features=features,
-                                 cache_root=cache_root, report=report)
-        except GateConfigError:
-            raise
-        except ValueError as exc:
-            # LintConfigError / SecretsConfigError: the user's settings file, not a gate bug
-            if type(exc).__name__.endswith("ConfigError"):
-                raise GateConfigError(str(exc)) from None
-            findings = [_crash(gate, exc)]
-        except Exception as exc:  # a gate bug must fail the build, visibly, not crash the CLI
-            findings = [_crash(gate, exc)]
-        report.findings.extend(findings)
+        if gate == "lint":
+            lint_started = started
+            lint_wait = _guarded("lint", lambda: _start_gate(
+                "lint", ws, history=history, rules=rules, features=features,
+                cache_root=cache_root, report=report))
+            continue
+        found[gate] = _guarded(gate, lambda: _run_gate(
+            gate, ws, history=history, rules=rules, features=features, cache_root=cache_root,
+            report=report))
         report.seconds[gate] = time.perf_counter() - started
+    if lint_wait is not None:
+        found["lint"] = lint_wait if isinstance(lint_wait, list) else _guarded("lint", lint_wait)
+        report.seconds["lint"] = time.perf_counter() - lint_started
+    for gate in GATES:
+        report.findings.extend(found.get(gate, []))
+    report.seconds = {g: report.seconds[g] for g in GATES if g in report.seconds}
     _coverage(report, ws, wanted, cache_root)
     return report
+
+
+def _guarded(gate: str, call):
+    """call(), with a gate's failure turned into its crash finding (a list)."""
+    try:
+        return call()
+    except GateConfigError:
+        raise
+    except ValueError as exc:
+        # LintConfigError / SecretsConfigError: the user's settings file, not a gate bug
+        if type(exc).__name__.endswith("ConfigError"):
+            raise GateConfigError(str(exc)) from None
+        return [_crash(gate, exc)]
+    except Exception as exc:  # a gate bug must fail the build, visibly, not crash the CLI
+        return [_crash(gate, exc)]
 
 
 def _coverage(report: GateReport, ws: Workspace, wanted: set[str], cache_root: Path) -> None:
@@ -206,6 +225,33 @@ def _default_cache(root: Path) -> Path:
 
 
 def _run_gate(gate, ws, *, history, rules, features, cache_root, report):
+    return _start_gate(gate, ws, history=history, rules=rules, features=features,
+                       cache_root=cache_root, report=report)()
+
+
+def _start_gate(gate, ws, *, history, rules, features, cache_root, report):
+    """Start a gate; the returned function gives its findings (only lint works meanwhile)."""
+    if gate != "lint":
+        findings = _gate_findings(gate, ws, history=history, rules=rules, features=features,
+                                  cache_root=cache_root, report=report)
+        return lambda: findings
+    key = _digest(gate, ws, [])
+    cached = _load(cache_root, gate, key)
+    if cached is not None:
+        return lambda: cached
+    from . import lint
+
+    wait = lint.start(ws, cache_dir=cache_root)
+
+    def finish():
+        findings = wait()
+        _store_complete(cache_root, gate, key, findings)
+        return findings
+
+    return finish
+
+
+def _gate_findings(gate, ws, *, history, rules, features, cache_root, report):
     if gate == "secrets":
         from . import secrets_gate
 
@@ -219,32 +265,88 @@ def _run_gate(gate, ws, *, history, rules, features, cache_root, report):
     cached = _load(cache_root, gate, key)
     if cached is not None:
         return cached
-    if gate == "lint":
-        from . import lint
-
-        findings = lint.run(ws, cache_dir=cache_root)
-    elif gate == "policy":
+    if gate == "policy":
         from . import policy
 
-        findings = policy.run(ws, rules)
+        findings = _by_template(gate, ws, cache_root, _settings_digest(gate, ws, extra),
+                                lambda view: policy.run(view, rules))
     elif gate == "iam":
         from . import iam
 
-        findings = iam.run(ws, aws_client=None)
+        findings = _by_template(
+            gate, ws, cache_root, _settings_digest(gate, ws, extra),
+            lambda view: [f for f in iam.run(view, aws_client=None)
+                          if f.rule != "iam:access-analyzer-not-run"])
+        findings += iam.not_validated(ws)
     else:
         from . import unit
 
         findings = unit.run(ws, features)
+    _store_complete(cache_root, gate, key, findings)
+    return findings
+
+
+def _store_complete(cache_root: Path, gate: str, key: str, findings: list[Finding]) -> None:
     # a missing engine or a crash is about this machine, not the inputs: run again next time
     # results are cached only when complete: a crash on one template is retried next run
     if not any(f.rule.partition(":")[2] == "engine-missing" or f.rule.endswith("crashed")
                for f in findings):
         _store(cache_root, gate, key, findings)
-    return findings
 
 
-def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
-    """Everything a gate's result depends on: inputs, settings, our code, tool versions."""
+def _incomplete(findings: list[Finding]) -> bool:
+    return any(f.rule.partition(":")[2] in ("engine-missing", "engine-failed")
+               or f.rule.endswith("crashed") for f in findings)
+
+
+def _by_template(gate: str, ws: Workspace, cache_root: Path, settings: str, run) -> list[Finding]:
+    """run(workspace) over the templates whose result is not cached by content, the cached
+    results for the others.
+
+    A template's result is what the gate says about its file; the rest (rule examples,
+    configuration, engines) is worked out on every run. A result is kept only when the run was
+    complete: no engine missing or failed, no crash on that template.
+    """
+    import copy
+
+    from .lint import TemplateCache
+
+    cache = TemplateCache(cache_root, gate, settings)
+    results: dict[str, list[Finding]] = {}
+    todo = []
+    for template in ws.templates:
+        hit = cache.get(template)
+        if hit is None:
+            todo.append(template)
+        else:
+            results[template.rel] = hit
+    view = copy.copy(ws)
+    view.templates = todo  # the same files and settings; only these templates are checked
+    fresh = run(view)
+    mine = {t.rel: t for t in todo}
+    general, per_template = [], {rel: [] for rel in mine}
+    for f in fresh:
+        (per_template[f.file] if f.file in mine else general).append(f)
+    complete = not _incomplete(general)
+    for rel, found in per_template.items():
+        results[rel] = found
+        if complete and not _incomplete(found):
+            cache.put(mine[rel], found)
+    return general + [f for t in ws.templates for f in results.get(t.rel, [])]
+
+
+def _settings_digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
+    """What every template's result depends on besides the template: the rules, fleet.yaml's
+    rule parameters, our code, the tools' versions."""
+    h = hashlib.sha256(_digest(gate, None, extra_dirs).encode())
+    config = ws.root / "fleet.yaml"
+    h.update(config.read_bytes() if config.is_file() else b"no-config")
+    return h.hexdigest()
+
+
+def _digest(gate: str, ws: Workspace | None, extra_dirs: list[Path]) -> str:
+    """Everything a gate's result depends on: inputs, settings, our code, tool versions
+    (inputs left out when ws is None)."""
     h = hashlib.sha256(gate.encode())
     here = Path(__file__).parent
     for path in sorted(here.rglob("*.py")):
@@ -256,7 +358,7 @@ def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
             h.update(f"{tool}=none".encode())
     guard = locate.cfn_guard_binary()
     h.update(str(guard).encode() if guard else b"no-guard")
-    for f in ws.files:
+    for f in ws.files if ws is not None else ():
         h.update(f.rel.encode())
         try:
             h.update(hashlib.sha1(f.read_bytes()).digest() if not f.error else b"unreadable")
@@ -264,7 +366,7 @@ def _digest(gate: str, ws: Workspace, extra_dirs: list[Path]) -> str:
             h.update(b"unreadable")
     for name in (".cfnlintrc", ".cfnlintrc.yaml", ".cfnlintrc.yml", ".yamllint",
                  ".yamllint.yaml", ".yamllint.yml"):
-        path = locate.settings_file(ws.root, (name,))
+        path = locate.settings_file(ws.root, (name,)) if ws is not None else None
         if path:
             h.update(path.read_bytes())
     for directory in extra_dirs:

@@ -114,6 +114,8 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
     handle.name = name  # transformers pick themselves by file name (YAML, INI, ...)
     hits: list[Hit] = []
     for eager in (False, True):
+        if not eager and _yaml_quiet(name, text):
+            continue  # the YAML transformer's lines (or the raw ones) can hold no secret
         lines = get_transformed_file(handle, use_eager_transformers=eager)
         if lines is None:
             if eager:
@@ -126,7 +128,77 @@ def scan_content(name: str, data: bytes) -> list[Hit]:
     return hits
 
 
-def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
+def _yaml_quiet(name: str, text: str) -> bool:
+    """True when no line detect-secrets' YAML transformer could make of `text` (nor any raw
+    line, its fallback when the pure-Python parse fails) is matched by a plugin.
+
+    The transformer composes the document with pyyaml's pure-Python loader (most of the secrets
+    gate's time on YAML templates) and turns each string value of a mapping into the line
+    `key: "value"<a comment of the file>`. libyaml composes the same document many times faster;
+    the lines built from it are a superset (every key/string-value pair, with every comment the
+    file has), so when they are all quiet the transformer's are too and it need not run. Anything
+    unusual (a parse error, a complex key, binary data, many comments) returns False and the
+    transformer runs as before.
+    """
+    from detect_secrets.util.filetype import FileType, determine_file_type
+
+    if determine_file_type(name) != FileType.YAML:
+        return False
+    candidates = _yaml_value_lines(text)
+    if candidates is None:
+        return False
+    candidates += text.splitlines(keepends=True)
+    return not _noisy_lines(name, candidates, "plain")
+
+
+_MAX_COMMENTS = 16
+
+
+def _yaml_value_lines(text: str) -> list[str] | None:
+    import yaml
+    from detect_secrets.transformers.yaml import _yaml_comment_regex
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        return None
+    try:
+        root = yaml.compose(text, Loader=loader)
+    except Exception:  # noqa: BLE001 - the transformer decides; its fallback is covered anyway
+        return None
+    comments = {""}
+    for raw in text.splitlines():
+        found = _yaml_comment_regex().search(raw.strip())
+        if found:
+            comments.add(found.group(0))
+    if len(comments) > _MAX_COMMENTS:
+        return None
+    pairs: set[tuple[str, str]] = set()
+    stack, seen = [root] if root is not None else [], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue  # an alias: the same node again
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+                if not isinstance(value, yaml.ScalarNode):
+                    continue
+                if value.tag.endswith(":binary") or not isinstance(key, yaml.ScalarNode):
+                    return None  # base64 re-encoding, complex keys: leave them to the transformer
+                if value.tag.endswith(":str"):
+                    pairs.add((key.value, value.value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    lines = []
+    for key, value in pairs:
+        escaped = value.replace('"', '\\"')
+        lines += [f'{key}: "{escaped}"{comment}' for comment in comments]
+    return lines
+
+
+def _noisy_lines(name: str, lines: list[str], mode: str) -> set[str]:
+    """The distinct lines (right-stripped) some plugin matches; the others are remembered."""
     from detect_secrets.settings import get_plugins
 
     kind = f"{mode}:{os.path.splitext(name)[1].lower() or os.path.basename(name)}"
@@ -140,6 +212,11 @@ def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
             noisy_texts.add(line)
         else:
             _QUIET.add(key)
+    return noisy_texts
+
+
+def _scan_lines(name: str, lines: list[str], mode: str) -> list[Hit]:
+    noisy_texts = _noisy_lines(name, lines, mode)
     if not noisy_texts:
         return []
     # only the lines some plugin matched can yield a secret (filters only remove); they are
@@ -221,22 +298,36 @@ def scan_many(items: list[tuple[str, str, bytes]], settings: dict | None,
               workers: int | None = None) -> dict[str, list[Hit] | str]:
     """Scan (key, name, content) items, in a process pool when there are enough to pay.
 
-    Callers sort items by path, so each worker's chunk holds versions of the same files and its
-    quiet-line set pays off.
+    One version of each file is scanned here first: forked workers then start knowing the lines
+    its other versions share (the quiet-line set), instead of each learning them again. Callers
+    sort items by path, so each worker's chunk holds versions of the same files.
+
+    Most of a history is lines this process has already judged, so the scan costs little CPU
+    per blob and two workers do not pay for themselves: on 2 cores (bench/gates.py, 2,000
+    commits) one process was faster, with less CPU in all, than a pool of two. A pool is used
+    from 3 workers up.
     """
     workers = workers or os.cpu_count() or 1
-    if len(items) < 48 or workers == 1:
-        configure(settings)
+    configure(settings)
+    first = {}
+    for item in items:
+        first.setdefault(item[1], item)
+    if len(items) - len(first) < 48 or workers < 3:
         return dict(_scan_item(item) for item in items)
+    done = dict(_scan_item(item) for item in first.values())
+    rest = [item for item in items if item[0] not in done]
     import multiprocessing
 
-    # fork keeps start-up cheap (detect-secrets is already imported); spawn would re-import it
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunk = max(1, min(64, len(items) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_init_worker, initargs=(settings,)) as pool:
-        return dict(pool.map(_scan_item, items, chunksize=chunk))
+    # fork: the workers inherit the configured plugins and what was learnt above; spawn would
+    # re-import detect-secrets and start empty
+    forked = "fork" in multiprocessing.get_all_start_methods()
+    chunk = max(1, min(64, len(rest) // (workers * 4)))
+    with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork" if forked else None),
+            initializer=None if forked else _init_worker,
+            initargs=() if forked else (settings,)) as pool:
+        done.update(pool.map(_scan_item, rest, chunksize=chunk))
+    return done
 
 
 def iter_hits(results: dict[str, list[Hit] | str]) -> Iterable[tuple[str, Hit]]:
