@@ -30,7 +30,9 @@ from fleet_airflow.verdicts import fail
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
 # Credentials for a git-URL fleet_repo (README: "Fleet repo from git"); absent: an anonymous remote.
 GIT_CONN_ID = os.environ.get("FLEET_GIT_CONN_ID", "fleet_git")
-DEFAULT_REPO = str(Path(__file__).resolve().parents[1] / "include")
+# The fleet_repo Param's default, and so the repository a push-started run snapshots (a git URL in a
+# deployment: FLEET_REPO_URL); the sample folder beside the DAGs otherwise.
+DEFAULT_REPO = os.environ.get("FLEET_REPO_URL") or str(Path(__file__).resolve().parents[1] / "include")
 APPROVAL_KEY_CONN_ID = "fleet_approval"
 # Start on push (README: "Start on push"): the queue EventBridge / GitHub deliver pushes to, and the
 # repository and branch whose pushes start a run. Deployment settings like the connection ids above,

@@ -99,6 +99,7 @@ def test_the_push_queue_is_watched_when_configured_and_parsing_stays_free_of_io(
     monkeypatch.setenv("FLEET_PUSH_QUEUE_URL", queue)
     monkeypatch.setenv("FLEET_PUSH_REPOSITORY", "acme/fleet")
     monkeypatch.setenv("FLEET_PUSH_BRANCH", "release")
+    monkeypatch.setenv("FLEET_REPO_URL", "https://git.example.com/acme/fleet.git")
     test_no_aws_call_network_or_file_read_at_parse_time(REPO / "dags" / "account_fleet_pipeline.py", monkeypatch)
     from airflow.dag_processing.dagbag import DagBag
 
@@ -108,6 +109,8 @@ def test_the_push_queue_is_watched_when_configured_and_parsing_stays_free_of_io(
     classpath, kwargs = watcher.trigger.serialize()
     assert classpath.endswith("SqsSensorTrigger") and kwargs["sqs_queue"] == queue
     assert kwargs["message_filtering_match_values"] == ["refs/heads/release acme/fleet"]
+    # A push-started run has no conf: it snapshots the pushed commit of the Param's default repository.
+    assert dag.params["fleet_repo"] == "https://git.example.com/acme/fleet.git"
 
 
 def test_a_bad_push_setting_is_an_import_error_naming_it(monkeypatch):
