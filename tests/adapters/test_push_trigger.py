@@ -268,3 +268,23 @@ def test_a_run_started_by_a_deleted_branch_deploys_nothing(pushed_dag, tmp_path)
     with pytest.raises(AirflowFailException, match="hold no push to branch 'main' of 'fleet'.*nothing was deployed"):
         task_function(pushed_dag, "source.preflight")(params={**PARAMS, "fleet_repo": url},
                                                       triggering_asset_events=events_from(payload))
+
+
+def test_the_run_reads_each_assets_events_by_name():
+    from fleet_airflow.assets import VENDED_ACCOUNTS, pushed_commit, pushed_messages, vended_account_ids
+
+    def event(extra, at):
+        return SimpleNamespace(extra=extra, timestamp=at)
+
+    later, earlier = github(sha="2" * 40), codecommit(sha="1" * 40)
+    events = {
+        Asset(name=PUSHES_NAME, uri=PUSHES_URI): [  # stored out of order: read oldest first
+            event({"from_trigger": True, "payload": {"message_batch": [{"Body": json.dumps(later)}]}}, "2026-12-01T09:05:00"),
+            event({"from_trigger": True, "payload": {"message_batch": [{"Body": json.dumps(earlier)}]}}, "2026-12-01T09:00:00")],
+        VENDED_ACCOUNTS: [event({"accounts": [{"id": "111122223333"}, {"id": "111122223333"}]}, "2026-12-01T08:00:00")],
+    }
+    assert [json.loads(b) for b in pushed_messages(events)] == [earlier, later]
+    assert pushed_commit(events, "fleet", "main").commit == "2" * 40
+    assert vended_account_ids(events) == ["111122223333"]
+    assert pushed_commit({VENDED_ACCOUNTS: events[VENDED_ACCOUNTS]}, "fleet", "main") is None
+    assert pushed_commit(None, "fleet", "main") is None and vended_account_ids(None) == []
