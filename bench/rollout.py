@@ -10,12 +10,17 @@ in one run:
           order: create change set, wait, execute, wait, the network's output passed on) with a
           thread pool of the same size and no waves, ledger or report
   noop    the rollout again with the same bundle (the ledger skips every account)
-It prints the peak memory of this process (it plays the Airflow worker) and of local AWS.
+and with --plan-drift-api, on the same fleet afterwards:
+  plan    prod.plan of the next bundle (a changed template): a change set in every prod account
+  drift   fleet.drift.detect_fleet: drift detection on every baseline stack
+  api     the Fleet API's account list (fleetview.FleetView.accounts: ledger, org, statuses)
+It prints the peak memory of this process (it plays the Airflow worker) and of local AWS, and after
+each phase its time and this process's memory then (a run stopped early keeps what it printed).
 The last line reads `rollout ratio=<full/bare> noop=<noop/full>`.
 
     python bench/rollout.py                  # 1,000 accounts
     python bench/rollout.py --accounts 100   # a quick run
-    python bench/rollout.py --accounts 10000 --skip-bare   # fleet scale: memory and time, no baseline
+    python bench/rollout.py --accounts 10000 --skip-bare --plan-drift-api   # fleet scale, no baseline
 
 --skip-bare seeds only the N prod accounts and leaves out the bare script (at 10,000 accounts its
 second 10,000 would double the seeding); the last line then reads `rollout noop=<noop/full>`.
@@ -63,6 +68,34 @@ def fleet_repo(n: int, concurrency: int, where: Path, bare: bool = True) -> Path
     cfg["environments"]["prod"]["max_concurrent"] = concurrency
     (repo / "fleet.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return repo
+
+
+def phase(name: str, seconds: float, **extra) -> None:
+    """One line per phase as soon as it ends: a long run stopped early keeps what it printed."""
+    more = "".join(f" {k}={v}" for k, v in extra.items())
+    print(f"phase {name:<8} {seconds:8.1f} s  worker rss now {rss_now_mb():.0f} MB, peak {rss_mb():.0f} MB{more}",
+          flush=True)
+
+
+def rss_now_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def next_bundle(repo: Path, where: Path) -> Path:
+    """The fleet repo with one changed baseline template (a new output): the next release to plan."""
+    changed = where / "fleet-next"
+    shutil.copytree(repo, changed)
+    cfg = yaml.safe_load((changed / "fleet.yaml").read_text())
+    template = changed / cfg["baselines"][0]["template"]
+    body = template.read_text()
+    marker = "\nOutputs:\n"
+    assert marker in body, f"{template}: no Outputs section to extend"
+    template.write_text(body.replace(marker, marker + "  BenchRelease:\n    Value: next\n", 1))
+    return changed
 
 
 def rss_mb(pid: int | None = None) -> float:
@@ -119,6 +152,8 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--port", type=int, default=4599)
     ap.add_argument("--skip-bare", action="store_true", help="no bare-script baseline (half the seeding)")
+    ap.add_argument("--plan-drift-api", action="store_true",
+                    help="then time the plan of a changed bundle, the drift sweep and the Fleet API")
     args = ap.parse_args()
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -141,7 +176,7 @@ def main() -> int:
     try:  # from here on local AWS is stopped however the run ends (Ctrl-C during seeding too)
         seed_organization(endpoint, repo / "fleet.yaml")
         print(f"seeded {(1 if args.skip_bare else 2) * args.accounts} accounts in {time.time() - t:.1f}s "
-              f"(local AWS in its own process)")
+              f"(local AWS in its own process)", flush=True)
         from fleet.aws import AwsContext
         from fleet.org import read_org
         from fleet.stages import prod, source
@@ -158,6 +193,8 @@ def main() -> int:
         stacks_expected = 2 * args.accounts + 1
         done = sum(r["status"] == "created" for w in full["waves"] for r in w["results"])
         assert done == stacks_expected and not full["halted"], f"pipeline rollout: {done} created"
+        phase("rollout", full_s, accounts=done)
+        del full
 
         peak_after_rollout = rss_mb()
         bare_s = None
@@ -175,6 +212,30 @@ def main() -> int:
         noop_s = time.time() - t
         skipped = sum(r["status"] == "skipped" for w in noop["waves"] for r in w["results"])
         assert skipped == stacks_expected, f"no-op rerun skipped only {skipped}"
+        phase("noop", noop_s, skipped=skipped)
+        del noop
+        if args.plan_drift_api:
+            from fleet import drift
+            from fleet.fleetview import FleetView
+
+            nxt = source.snapshot_and_upload(ctx, next_bundle(repo, work)).open(ctx)
+            t = time.time()
+            planned = prod.plan(ctx, nxt, run_id="bench-plan", max_concurrent=args.concurrency)
+            changed = sum(r["status"] != "unchanged" for r in planned["accounts"])
+            assert len(planned["accounts"]) == args.accounts, f"plan: {len(planned['accounts'])} accounts"
+            phase("plan", time.time() - t, accounts=len(planned["accounts"]), with_changes=changed)
+            del planned
+            t = time.time()
+            found = drift.detect_fleet(ctx, bundle.config, max_concurrent=args.concurrency, run_id="bench-drift",
+                                       poll=0.5)
+            phase("drift", time.time() - t, stacks=found["summary"]["stacks"], drifted=found["summary"]["drifted"],
+                  unknown=found["summary"]["unknown"])
+            del found
+            view = FleetView(ctx, bundle.config)
+            t = time.time()
+            listed = view.accounts()
+            phase("api", time.time() - t, accounts=len(listed["accounts"]))
+            del listed
 
         import json
 

@@ -18,7 +18,7 @@ from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
 from fleet_airflow.alerts import FleetFailureNotifier
-from fleet_airflow.assets import VENDED_ACCOUNTS, vended_account_ids
+from fleet_airflow.assets import VENDED_ACCOUNTS, fleet_pushes, pushed_commit, vended_account_ids
 from fleet_airflow.environment import EnvironmentStage
 from fleet_airflow.hitl import FleetUIApprovalOperator
 from fleet_airflow.hooks import context_from_settings
@@ -30,9 +30,18 @@ from fleet_airflow.verdicts import fail
 AWS_CONN_ID = os.environ.get("FLEET_AWS_CONN_ID", "aws_default")
 # Credentials for a git-URL fleet_repo (README: "Fleet repo from git"); absent: an anonymous remote.
 GIT_CONN_ID = os.environ.get("FLEET_GIT_CONN_ID", "fleet_git")
-# FLEET_REPO: the fleet repository the trigger form offers (`make demo` / `make up`: a copy of include/
-# with the demo approvers' public keys); the sample itself by default.
-DEFAULT_REPO = os.environ.get("FLEET_REPO") or str(Path(__file__).resolve().parents[1] / "include")
+# The fleet_repo Param's default, and so the repository a push-started run snapshots: a git URL in a
+# deployment (FLEET_REPO_URL); FLEET_REPO, the folder `make demo` / `make up` give (a copy of include/
+# with the demo approvers' public keys); the sample folder beside the DAGs otherwise.
+DEFAULT_REPO = (os.environ.get("FLEET_REPO_URL") or os.environ.get("FLEET_REPO")
+                or str(Path(__file__).resolve().parents[1] / "include"))
+# Start on push (README: "Start on push"): the queue EventBridge / GitHub deliver pushes to, and the
+# repository and branch whose pushes start a run. Deployment settings like the connection ids above,
+# read from the environment: nothing is asked of AWS or read from a file at parse time.
+PUSH_QUEUE_URL = os.environ.get("FLEET_PUSH_QUEUE_URL") or None
+PUSH_REPOSITORY = os.environ.get("FLEET_PUSH_REPOSITORY", "fleet")
+PUSH_BRANCH = os.environ.get("FLEET_PUSH_BRANCH", "main")
+FLEET_PUSHES = fleet_pushes(PUSH_QUEUE_URL, PUSH_REPOSITORY, PUSH_BRANCH, aws_conn_id=AWS_CONN_ID)
 
 
 def _ctx(settings: dict):
@@ -49,10 +58,11 @@ def _opened(ctx, bundle: dict):
 with DAG(
     dag_id="account_fleet_pipeline",
     description="Deploy the fleet repository's baselines and products through Beta, Gamma and Prod",
-    # Weekday mornings (rollouts land while the platform team is at work), and whenever account_vending
-    # announces new accounts: those get the fleet's baselines at once, through the same gates.
+    # Weekday mornings (rollouts land while the platform team is at work); whenever account_vending
+    # announces new accounts (those get the fleet's baselines at once, through the same gates); and
+    # on every push to the fleet repo's branch (either asset is enough).
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * 1-5", timezone="UTC"),
-                                 assets=[VENDED_ACCOUNTS]),
+                                 assets=VENDED_ACCOUNTS | FLEET_PUSHES),
     catchup=False,
     max_active_runs=1,  # two rollouts of the same fleet at once would race on the same stacks
     # One SNS message per failed run (alerts.topic in the fleet config), naming the failing stage.
@@ -96,18 +106,28 @@ with DAG(
         def preflight(params: dict | None = None, triggering_asset_events=None) -> dict:
             """Validate the config and check the connection is the management account named in it."""
             from fleet.config import ConfigError
+            from fleet.pushevents import PushEventError
             from fleet.stages import source as stage
             from fleet_airflow.gitsource import git_auth
 
+            # Started by a push: snapshot the pushed commit (unless the source_ref Param names one).
+            try:
+                push = pushed_commit(triggering_asset_events, PUSH_REPOSITORY, PUSH_BRANCH)
+            except PushEventError as exc:  # a deleted branch, or a message the filter let through
+                fail(f"{exc}; nothing was deployed")
+            ref = params.get("source_ref") or (push.commit if push else None)
+            if push:
+                print(f"triggered by a {push.source} push to {push.repository} {push.branch}: commit {push.commit}")
             # A git URL is cloned here and its ref resolved to a commit: the snapshot takes that commit.
-            repo, ref = stage.local_repo(params["fleet_repo"], params.get("source_ref"), git_auth(GIT_CONN_ID))
+            repo, ref = stage.local_repo(params["fleet_repo"], ref, git_auth(GIT_CONN_ID))
             try:
                 config = stage.read_config(repo)
             except ConfigError as exc:  # a bad config is a verdict: retrying cannot fix it
                 fail(f"the fleet config is not valid; nothing was deployed:\n{exc}")
             org = config.organization
-            # Scheduled by account_vending: roll out to the accounts it just made (unless the Param says).
-            targets = list(params["targets"] or []) or vended_account_ids(triggering_asset_events)
+            # Scheduled by account_vending: roll out to the accounts it just made (unless the Param says);
+            # a push in the same run changed the fleet's code, which goes to every account.
+            targets = list(params["targets"] or []) or ([] if push else vended_account_ids(triggering_asset_events))
             if targets and not params["targets"]:
                 print(f"triggered by {VENDED_ACCOUNTS.name}: prod targets {', '.join(targets)}")
             ctx = _ctx({"region": org.home_region, "pipeline_role": org.pipeline_role})

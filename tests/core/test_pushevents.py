@@ -49,3 +49,25 @@ def test_the_filter_takes_only_the_fleet_repo_and_branch():
 def test_a_body_that_is_not_json_is_a_clear_error():
     with pytest.raises(PushEventError, match="expected a JSON object"):
         parse("not json")
+
+
+def test_the_pushed_commit_is_the_last_push_to_the_branch():
+    from fleet.pushevents import pushed
+
+    first, second = {**codecommit(), "detail": {**codecommit()["detail"], "commitId": "1" * 40}}, github()
+    assert pushed([json.dumps(first), json.dumps(codecommit(repo="other")), second], "fleet", "main").commit == SHA
+    assert pushed([first], "fleet", "main").commit == "1" * 40
+    with pytest.raises(PushEventError, match="the 1 queue message\\(s\\) that started this run hold no push"):
+        pushed([github(after="0" * 40)], "fleet", "main")
+
+
+def test_the_queue_filter_values_name_the_repository_and_branch():
+    from fleet.pushevents import queue_filter
+
+    _, values = queue_filter("fleet", "release/2026")
+    assert values == ["refs/heads/release/2026 fleet",
+                      "aws.codecommit CodeCommit Repository State Change referenceCreated branch fleet release/2026",
+                      "aws.codecommit CodeCommit Repository State Change referenceUpdated branch fleet release/2026"]
+    assert queue_filter("acme/fleet", "main")[1] == ["refs/heads/main acme/fleet"]
+    with pytest.raises(PushEventError, match="FLEET_PUSH_BRANCH: branch: expected a git branch name"):
+        queue_filter("fleet", "main.lock", "FLEET_PUSH_BRANCH")

@@ -217,3 +217,15 @@ def test_bundle_ignores_file_times_modes_and_creation_order(repo, tmp_path):
     assert a.digest == b.digest
     assert source.bundle_bytes(a) == source.bundle_bytes(b)
     assert source.bundle_bytes(a) == source.bundle_bytes(source.snapshot(repo))  # and again, the same bytes
+
+
+def test_each_live_account_carries_its_own_tags(seeded_fleet):
+    # The tags are read a few accounts at once (fleet.org.TAG_READERS): each must land on its account.
+    from fleet.config import load_config
+    from fleet.org import read_org
+
+    from tests.support import REPO
+
+    declared = {a.name: {k: str(v) for k, v in a.tags.items()} for a in load_config(REPO / "include" / "fleet.yaml").accounts}
+    live = {a.name: a.tags for a in read_org(seeded_fleet).accounts if a.name in declared}
+    assert live == declared

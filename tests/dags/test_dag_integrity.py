@@ -85,11 +85,42 @@ def test_fleet_pipeline_stages_run_in_order(dagbag):
 def test_fleet_pipeline_params_and_schedule(dagbag):
     dag = dagbag.dags["account_fleet_pipeline"]
     assert set(dag.params) >= {"fleet_repo", "source_ref", "targets", "dry_run"}
-    # Weekday mornings, and whenever account_vending announces new accounts.
+    # Weekday mornings, and whenever account_vending announces new accounts or the fleet repo is pushed.
     assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
     assert dag.timetable.timetable.expression == "0 6 * * 1-5"
-    assert [a.name for a in dag.timetable.asset_condition.objects] == ["fleet_vended_accounts"]
+    assert type(dag.timetable.asset_condition).__name__ == "AssetAny"  # either asset starts a run
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["fleet_vended_accounts", "fleet_repo_pushes"]
     assert dag.max_active_runs == 1
+
+
+def test_the_push_queue_is_watched_when_configured_and_parsing_stays_free_of_io(monkeypatch):
+    """The queue's settings come from the environment; parsing asks AWS nothing and reads no file."""
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/fleet-pushes"
+    monkeypatch.setenv("FLEET_PUSH_QUEUE_URL", queue)
+    monkeypatch.setenv("FLEET_PUSH_REPOSITORY", "acme/fleet")
+    monkeypatch.setenv("FLEET_PUSH_BRANCH", "release")
+    monkeypatch.setenv("FLEET_REPO_URL", "https://git.example.com/acme/fleet.git")
+    test_no_aws_call_network_or_file_read_at_parse_time(REPO / "dags" / "account_fleet_pipeline.py", monkeypatch)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(str(REPO / "dags" / "account_fleet_pipeline.py")).dags["account_fleet_pipeline"]
+    pushes = dag.timetable.asset_condition.objects[1]
+    (watcher,) = pushes.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath.endswith("SqsSensorTrigger") and kwargs["sqs_queue"] == queue
+    assert kwargs["message_filtering_match_values"] == ["refs/heads/release acme/fleet"]
+    # A push-started run has no conf: it snapshots the pushed commit of the Param's default repository.
+    assert dag.params["fleet_repo"] == "https://git.example.com/acme/fleet.git"
+
+
+def test_a_bad_push_setting_is_an_import_error_naming_it(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("FLEET_PUSH_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/fleet-pushes")
+    monkeypatch.setenv("FLEET_PUSH_BRANCH", "../main")
+    errors = DagBag(str(REPO / "dags" / "account_fleet_pipeline.py")).import_errors
+    assert any("FLEET_PUSH_REPOSITORY / FLEET_PUSH_BRANCH: branch: expected a git branch name" in e
+               for e in errors.values()), errors
 
 
 def test_account_vending_shape(dagbag):

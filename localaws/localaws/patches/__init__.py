@@ -29,10 +29,10 @@ _applied: list[str] = []
 
 def _all_patches() -> list:
     from localaws import drift
-    from localaws.patches import cloudformation, iam, kms, s3, sns, ssm
+    from localaws.patches import cloudformation, iam, kms, s3, scale, sns, ssm
 
     return [*kms.PATCHES, *s3.PATCHES, *iam.PATCHES, *sns.PATCHES, *ssm.PATCHES,
-            *cloudformation.PATCHES, *drift.PATCHES]
+            *cloudformation.PATCHES, *drift.PATCHES, *scale.PATCHES]
 
 
 # Debugging aid, e.g. after a moto upgrade: LOCALAWS_DISABLE_PATCHES=all (or a comma-separated
