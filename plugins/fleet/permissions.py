@@ -87,9 +87,14 @@ MANAGEMENT_CALLS: tuple[str, ...] = (
 # Member accounts, through the assumed pipeline role.
 MEMBER_CALLS: tuple[str, ...] = (
     "cloudformation:CreateChangeSet",
+    "cloudformation:DeleteChangeSet",
+    "cloudformation:DeleteStack",
     "cloudformation:DescribeChangeSet",
     "cloudformation:DescribeStacks",
     "cloudformation:ExecuteChangeSet",
+    "cloudformation:ListStackResources",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcs",
     "guardduty:CreateDetector",
     "guardduty:ListDetectors",
     "iam:CreateRole",

@@ -57,7 +57,8 @@ def test_every_call_of_an_account_vending_run_is_allowed_by_the_pipeline_policy(
 
     dag = parse_dag("account_vending")
     recorder = CallRecorder(monkeypatch)
-    account = {"name": "perm-prod-01", "email": "perm-prod-01@example.com", "ou": "Prod", "tags": {"team": "t"}}
+    account = {"name": "perm-prod-01", "email": "perm-prod-01@example.com", "ou": "Prod",
+               "tags": {"team": "t", "vpc_cidr": "10.199.0.0/16"}}
     dr, tis = run_vending(dag, {"accounts": [account], "poll_seconds": 5})
     assert str(dr.state) == "success", {k: str(ti.state) for k, ti in tis.items()}
     allowed = {"management": set(permissions.actions(permissions.MANAGEMENT_CALLS)),
