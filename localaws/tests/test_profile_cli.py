@@ -109,7 +109,7 @@ def test_a_new_account_on_its_way_to_ready(tmp_path):
     # Windows wide enough for a poll to land in each on a loaded 2-core machine (one poll, an
     # AssumeRole and a GetCallerIdentity, was seen to take over 1.5 s there).
     profile = {"organizations": {"create_account": {"in_progress_seconds": 0.6},
-                                 "role_assumable_after_seconds": 3, "regions_answer_after_seconds": 3},
+                                 "role_assumable_after_seconds": 3, "regions_answer_after_seconds": 6},
                "cloudformation": {"in_progress_seconds": 1.0}}
     with LocalAws(profile=load_profile(profile)) as aws:
         url = aws.endpoint_url

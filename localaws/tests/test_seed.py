@@ -30,7 +30,7 @@ def test_seed_is_idempotent(local_aws):
     assert in_prod == {first[f"app-prod-0{i}"] for i in range(1, 9)}
 
     tags = {t["Key"]: t["Value"] for t in org.list_tags_for_resource(ResourceId=first["app-prod-01"])["Tags"]}
-    assert tags == {"tier": "workload", "team": "payments"}
+    assert tags == {"tier": "workload", "team": "payments", "vpc_cidr": "10.101.0.0/16"}
     scps = [p for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"] if not p["AwsManaged"]]
     assert [p["Name"] for p in scps] == ["deny-leave-organization"]
 

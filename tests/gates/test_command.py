@@ -25,8 +25,8 @@ def test_exit_1_on_an_error_finding_and_json_contract(fleet_repo, capsys):
     assert set(data["summary"]["gates"]) == {"secrets", "lint", "policy", "iam", "unit"}
     checked = data["summary"]["checked"]
     assert set(checked) == {"templates", "resources", "history_blobs", "skipped"}
-    # the sample's three templates and k.yaml, every resource in them
-    assert checked["templates"] == 4 and checked["resources"] > 4
+    # the sample's four templates and k.yaml, every resource in them
+    assert checked["templates"] == 5 and checked["resources"] > 5
     hit = [f for f in data["findings"] if f["rule"] == "policy:kms_key_rotation"]
     assert hit == [{"gate": "policy", "rule": "policy:kms_key_rotation", "severity": "error",
                     "file": "templates/k.yaml", "line": 7, "commit": None,

@@ -90,15 +90,15 @@ def test_macros_and_sam_are_listed_as_skipped_with_their_reason(fleet_repo, cach
     skipped = {item["file"].split(":")[0]: item["reason"] for item in checked["skipped"]}
     assert "PyPlate" in skipped["templates/macro.yaml"]
     assert "SAM" in skipped["templates/sam.yaml"]
-    # 3 sample templates + the two above; the sample's resources are counted, the skipped not
-    assert checked["templates"] == 5 and checked["resources"] >= 11
+    # 4 sample templates + the two above; the sample's resources are counted, the skipped not
+    assert checked["templates"] == 6 and checked["resources"] >= 11
     # Rego and Guard never saw the macro's text: no policy or iam finding quotes it (cfn-lint's
     # own messages quote values, as cfn-lint does standalone)
     ours = [f for f in data["findings"] if f["gate"] in ("policy", "iam")]
     assert "not-a-template-value" not in json.dumps(ours)
     assert check_command(str(fleet_repo), history=False) in (0, 1)
     text = capsys.readouterr().out
-    assert "checked: 5 template(s)" in text and "SKIPPED templates/macro.yaml:1" in text
+    assert "checked: 6 template(s)" in text and "SKIPPED templates/macro.yaml:1" in text
 
 
 def test_checked_counts_history_blobs(tmp_path, cache):
