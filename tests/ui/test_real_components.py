@@ -9,6 +9,7 @@ approver answers; someone who is not an approver is refused by Airflow itself.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import pytest
@@ -46,6 +47,9 @@ def test_operator_path_trigger_with_defaults_approve_in_the_ui_and_the_fleet_is_
 
     # The run waits in Required actions for an approver; no worker slot or trigger holds the wait.
     stack.wait_task(DAG, run_id, "prod.ui_approval", "awaiting_input", admin)
+    # Answer a moment later, as a person would: an answer in the same second as the park was once
+    # seen to be lost (the task ran again from execute and parked anew; README, "Not built yet").
+    time.sleep(3)
     status, detail = stack.request("GET", hitl_path(run_id), admin)
     assert status == 200, detail
     assert {u["id"] for u in detail["assigned_users"]} == {"platform-lead", "security-lead"}
