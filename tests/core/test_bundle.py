@@ -11,15 +11,9 @@ from fleet import bundle as bundle_mod
 from fleet import source
 from fleet.bundle import Bundle, BundleError
 
+from tests.support.bundles import Body  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Body:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def read(self) -> bytes:
-        return self.data
 
 
 class CountingS3:

@@ -17,15 +17,9 @@ import pytest
 from fleet import source
 from fleet.cachedir import CacheError, private_dir
 
+from tests.support.bundles import Body  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Body:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def read(self) -> bytes:
-        return self.data
 
 
 class S3:

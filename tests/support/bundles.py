@@ -63,3 +63,13 @@ def make_bundle(ctx: AwsContext, tmp_path: Path, name: str, retention: str) -> O
 
 def org(ctx: AwsContext):
     return read_org(ctx, with_tags=False)
+
+
+class Body:
+    """An S3 GetObject body as the fake S3 clients of the bundle tests hand it out."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def read(self) -> bytes:
+        return self.data
