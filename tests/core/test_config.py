@@ -275,3 +275,17 @@ def test_a_key_left_out_takes_the_default_the_schema_documents(fleet_dir):
         appr["timeout_hours"]["default"], appr["store"]["default"], appr["topic"]["default"], appr["ui"]["default"])
     assert fleet.guardrails.securityhub_standards == tuple(
         props["guardrails"]["properties"]["securityhub_standards"]["default"])
+
+
+def test_a_fleet_of_a_thousand_accounts_loads_and_a_list_too_long_is_named_by_its_count(fleet_dir):
+    # The per-run cap on vending requests once sat on the config's accounts too: no real fleet loaded.
+    cfg = yaml.safe_load(SAMPLE)
+    cfg["accounts"] += [{"name": f"prod-{i:04d}", "email": f"prod-{i:04d}@example.com", "ou": "Prod"}
+                        for i in range(1000)]
+    (fleet_dir / "fleet.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert len(load_config(fleet_dir / "fleet.yaml").accounts) == 1014
+    fleet = load_config(REPO / "include" / "fleet.yaml")
+    with pytest.raises(ConfigError) as err:
+        account_requests([{"name": f"n{i}", "email": f"n{i}@example.com", "ou": "Prod"} for i in range(500)], fleet)
+    (problem,) = err.value.problems
+    assert str(problem) == "the accounts Param: accounts: at most 20 account requests per run, got 500"

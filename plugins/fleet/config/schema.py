@@ -87,10 +87,13 @@ def _explain(error: ValidationError, root: dict, prefix: str) -> Iterator[tuple[
         yield key, f"at least {'one' if error.validator_value == 1 else error.validator_value} {item}"
     elif keyword in ("minLength", "maxLength"):
         yield key, noun
+    elif keyword in ("maxItems", "maxProperties"):  # the count, not the (possibly huge) value
+        what = message or schema.get("errorMessage") or f"at most {error.validator_value} {'items' if keyword == 'maxItems' else 'keys'}"
+        yield key, f"{what}, got {len(value)}"
     elif keyword in _SHOW_VALUE:
         yield key, f"{noun}, got {_shown(value)}"
-    else:
-        yield key, f"{noun} ({error.message})"
+    else:  # jsonschema's message quotes the value whole: a bounded excerpt of it
+        yield key, f"{noun} ({_bounded(error.message)})"
 
 
 def _message(error: ValidationError, root: dict) -> str | None:
@@ -169,3 +172,7 @@ def _key(prefix: str, path) -> str:
 
 def _join(key: str, name: Any) -> str:
     return f"{key}.{name}" if key else str(name)
+
+
+def _bounded(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
