@@ -80,6 +80,8 @@ def load_private_key(path: str | Path, passphrase: bytes | None = None) -> Ed255
         raise SshKeyError(f"{path}: passphrase-protected OpenSSH keys need the 'bcrypt' package, which is not "
                           "installed; use a key without a passphrase kept owner-only (chmod 600)") from None
     except ValueError as exc:
+        if passphrase is not None and "checksum" in str(exc):  # cryptography's words for a wrong passphrase
+            raise SshKeyError(f"{path}: wrong passphrase for the private key") from None
         raise SshKeyError(f"{path}: not an OpenSSH private key ({exc})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SshKeyError(f"{path}: an {KEY_TYPE} private key is expected (ssh-keygen -t ed25519)")
