@@ -121,7 +121,8 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
             f"- allowed approvers: {', '.join(self.approver_names)} (not the user who triggered the run: "
             f"{req.get('triggered_by') or '-'})", "",
             "Your answer goes to `prod.approval`, the gate, which accepts it "
-            "only from an allowed approver. Outside Airflow: " + f"`{req['command']}`"])
+            "only from an allowed approver. Outside Airflow: " + f"`{req['command']}`",
+            *self._earlier_try_note(context)])
         # Airflow's own respondent check: the approvers, never the user who triggered the run.
         triggered_by = req.get("triggered_by")
         self.assigned_users = [{"id": a, "name": a} for a in self.approver_names if a != triggered_by]
@@ -130,6 +131,18 @@ class FleetUIApprovalOperator(FleetAwsMixin, ApprovalOperator):
                                        f"holds only {triggered_by!r}, who triggered it")
         self.response_timeout = self._next_wait(store, context["run_id"])
         return super().execute(context)
+
+    @staticmethod
+    def _earlier_try_note(context) -> list[str]:
+        """Said on a retry: Airflow 3.3's scheduler can fail a task that an answer resumed within a
+        second or two of its park (the parked process's exit is then taken for the resumed try's
+        death, "state mismatch"), and the retry's request starts with no answer (README, "Approving
+        in the UI")."""
+        try_number = getattr(context.get("ti"), "try_number", 1) or 1
+        if try_number <= 1:
+            return []
+        return ["", f"**This is try {try_number}.** An answer given to an earlier try was not taken: "
+                    "if you answered before, answer again."]
 
     def _next_wait(self, store, run_id: str) -> timedelta:
         """Until half the timeout (the overdue alert), or, once alerted, until the deadline."""

@@ -111,3 +111,11 @@ def test_a_ui_answer_from_someone_who_may_not_approve_fails_the_task(aws, bundle
     with pytest.raises(AirflowFailException, match="triggered this run"):
         task.execute_complete(context(RUN, triggered_by="alice"), answer)
     assert store.list(approval.decisions_prefix(RUN)) == []  # nothing recorded
+
+
+def test_a_retry_of_the_ui_task_tells_the_approver_an_earlier_answer_was_not_taken():
+    from types import SimpleNamespace
+
+    assert FleetUIApprovalOperator._earlier_try_note({"ti": SimpleNamespace(try_number=1)}) == []
+    note = "\n".join(FleetUIApprovalOperator._earlier_try_note({"ti": SimpleNamespace(try_number=2)}))
+    assert "try 2" in note and "answer again" in note

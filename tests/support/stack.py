@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 class AirflowStack:
-    def __init__(self, home: Path, aws_endpoint: str):
+    def __init__(self, home: Path, aws_endpoint: str, env: dict[str, str] | None = None):
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +65,8 @@ class AirflowStack:
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
                     "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_endpoint),
                     "FLEET_REPO": str(REPO / "include"),
-                    "FLEET_PAGE_MAX_AGE": "0"}  # the Fleet API reads AWS on every request: tests check it at once
+                    "FLEET_PAGE_MAX_AGE": "0",  # the Fleet API reads AWS on every request: tests check it at once
+                    **(env or {})}
 
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,

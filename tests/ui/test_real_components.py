@@ -102,3 +102,48 @@ def test_the_ui_lists_the_fleet_view_in_the_navigation_and_on_runs(stack):
     assert status == 200, body
     views = {v["name"]: v for p in body["plugins"] for v in p["external_views"]}
     assert views["Fleet"]["href"] == "/fleet/" and views["Fleet report"]["destination"] == "dag_run"
+
+
+def test_a_push_event_on_the_queue_becomes_the_pipelines_asset_event_through_the_triggerer(stack):
+    """The AssetWatcher as deployed: the dag-processor registers it, the real triggerer polls the
+    stack's SQS queue, and a push to the fleet repo's branch becomes a fleet_repo_pushes asset event
+    queued for the pipeline; a push to another branch does not. (This stack turns the scheduler's
+    run creation off, cron and asset alike, so no run appears beside the tests' own: the queued
+    event is what the scheduler turns into a run; the run's use of the commit is tested in
+    tests/adapters/test_push_trigger.py.)"""
+    import json
+    import uuid
+
+    from localaws.clients import client
+
+    def push(branch: str, sha: str) -> None:
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "CodeCommit Repository State Change",
+                 "source": "aws.codecommit", "account": "123456789012", "region": "us-east-1",
+                 "resources": ["arn:aws:codecommit:us-east-1:123456789012:fleet"],
+                 "detail": {"event": "referenceUpdated", "referenceType": "branch", "referenceName": branch,
+                            "referenceFullName": f"refs/heads/{branch}", "commitId": sha, "repositoryName": "fleet"}}
+        sqs.send_message(QueueUrl=stack.push_queue_url, MessageBody=json.dumps(event))
+
+    def pushed_commits() -> list[str]:
+        status, body = stack.request("GET", "/api/v2/assets/events?name_pattern=fleet_repo_pushes&limit=50", admin)
+        assert status == 200, body
+        batches = [(e["extra"] or {}).get("payload", {}).get("message_batch", []) for e in body["asset_events"]]
+        return [json.loads(m["Body"])["detail"]["commitId"] for batch in batches for m in batch]
+
+    admin = stack.token("admin")
+    sqs = client("sqs", json.loads(stack.env["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["endpoint_url"])
+    # Another test's fresh organization may have reset local AWS, queue included; the triggerer
+    # restarts the watcher's failed trigger every few seconds, so the queue made again is found.
+    sqs.create_queue(QueueName=stack.push_queue_url.rsplit("/", 1)[1], Attributes={"VisibilityTimeout": "0"})
+    other, ours = "d" * 40, "e" * 40
+    push("feature/x", other)
+    push("main", ours)
+    deadline = time.monotonic() + 120
+    while ours not in (seen := pushed_commits()) and time.monotonic() < deadline:
+        stack.check_alive()
+        time.sleep(2)
+    assert ours in seen, f"no asset event for the push within 120 s; triggerer log:\n{stack.log_tail('triggerer')}"
+    assert other not in seen, seen
+    status, queued = stack.request("GET", f"/api/v2/dags/{DAG}/assets/queuedEvents", admin)
+    assert status == 200, queued
+    assert any(q["asset_id"] for q in queued["queued_events"]), queued
