@@ -22,6 +22,13 @@ The last line reads `rollout ratio=<full/bare> noop=<noop/full>`.
     python bench/rollout.py --accounts 100   # a quick run
     python bench/rollout.py --accounts 10000 --skip-bare --plan-drift-api   # fleet scale, no baseline
 
+Memory: --rollout-only stops after the rollout; --max-clients N sets the worker's client bound
+(FLEET_MAX_CLIENTS); --memory-detail adds, after each phase (and once before the rollout), glibc's
+heap in use and free (mallinfo2), the boto3 clients alive and the most numerous object types;
+--tracemalloc FILE dumps an allocation snapshot after the rollout (very slow: minutes per 100 accounts).
+
+    python bench/rollout.py --accounts 1500 --skip-bare --rollout-only --memory-detail --max-clients 256
+
 --skip-bare seeds only the N prod accounts and leaves out the bare script (at 10,000 accounts its
 second 10,000 would double the seeding); the last line then reads `rollout noop=<noop/full>`.
 """
@@ -73,8 +80,48 @@ def fleet_repo(n: int, concurrency: int, where: Path, bare: bool = True) -> Path
 def phase(name: str, seconds: float, **extra) -> None:
     """One line per phase as soon as it ends: a long run stopped early keeps what it printed."""
     more = "".join(f" {k}={v}" for k, v in extra.items())
-    print(f"phase {name:<8} {seconds:8.1f} s  worker rss now {rss_now_mb():.0f} MB, peak {rss_mb():.0f} MB{more}",
-          flush=True)
+    print(f"phase {name:<8} {seconds:8.1f} s  worker rss now {rss_now_mb():.0f} MB, peak {rss_mb():.0f} MB{more}"
+          + (f" [{malloc_mb().strip()}, {live_clients()} clients alive]\n  objects: {object_census()}"
+             if MEMORY_DETAIL else ""), flush=True)
+
+
+MEMORY_DETAIL = False  # --memory-detail: glibc heap figures and live clients after each phase
+
+
+def malloc_mb() -> str:
+    """glibc's view of the heap: bytes in use by malloc, and free bytes it keeps in its arenas (the
+    fragmentation RSS carries but Python does not hold), from mallinfo2; empty elsewhere."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                   "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+        m = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return ""
+    return f" malloc in use {(m.uordblks + m.hblkhd) / 2**20:.0f} MB, free in arenas {m.fordblks / 2**20:.0f} MB"
+
+
+def live_clients() -> int:
+    """botocore clients still alive in this process (cached, or not yet collected)."""
+    import gc
+
+    from botocore.client import BaseClient
+
+    gc.collect()
+    return sum(isinstance(o, BaseClient) for o in gc.get_objects())
+
+
+def object_census(top: int = 12) -> str:
+    """The most numerous object types the garbage collector tracks (what grows with the fleet shows here)."""
+    import gc
+    from collections import Counter
+
+    counts = Counter(type(o).__qualname__ for o in gc.get_objects())
+    return ", ".join(f"{name} {n}" for name, n in counts.most_common(top))
 
 
 def rss_now_mb() -> float:
@@ -154,7 +201,17 @@ def main() -> int:
     ap.add_argument("--skip-bare", action="store_true", help="no bare-script baseline (half the seeding)")
     ap.add_argument("--plan-drift-api", action="store_true",
                     help="then time the plan of a changed bundle, the drift sweep and the Fleet API")
+    ap.add_argument("--rollout-only", action="store_true", help="stop after the pipeline rollout")
+    ap.add_argument("--max-clients", type=int, help="the worker's client bound (FLEET_MAX_CLIENTS)")
+    ap.add_argument("--memory-detail", action="store_true",
+                    help="after each phase also print glibc's heap in use and free, and the live boto3 clients")
+    ap.add_argument("--tracemalloc", metavar="FILE",
+                    help="trace allocations (25 frames) and dump a snapshot to FILE after the rollout (slow)")
     args = ap.parse_args()
+    global MEMORY_DETAIL
+    MEMORY_DETAIL = args.memory_detail
+    if args.max_clients is not None:
+        os.environ["FLEET_MAX_CLIENTS"] = str(args.max_clients)
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
@@ -186,6 +243,12 @@ def main() -> int:
         ctx.client("s3").create_bucket(Bucket="fleet-artifacts-123456789012-us-east-1")
         bundle = source.snapshot_and_upload(ctx, repo).open(ctx)
 
+        if args.tracemalloc:
+            import tracemalloc
+
+            tracemalloc.start(25)
+        if args.memory_detail:
+            phase("ready", 0.0)
         t = time.time()
         full = prod.run_rollout(ctx, bundle, run_id="bench-full", log=lambda *_: None)
         full_s = time.time() - t
@@ -195,6 +258,18 @@ def main() -> int:
         assert done == stacks_expected and not full["halted"], f"pipeline rollout: {done} created"
         phase("rollout", full_s, accounts=done)
         del full
+        if args.tracemalloc:
+            import gc
+
+            gc.collect()
+            tracemalloc.take_snapshot().dump(args.tracemalloc)
+            current, peak = tracemalloc.get_traced_memory()
+            print(f"tracemalloc: {current / 2**20:.0f} MB traced now, {peak / 2**20:.0f} MB peak; "
+                  f"tracemalloc's own {tracemalloc.get_tracemalloc_memory() / 2**20:.0f} MB; snapshot in {args.tracemalloc}",
+                  flush=True)
+            tracemalloc.stop()
+        if args.rollout_only:
+            return 0
 
         peak_after_rollout = rss_mb()
         bare_s = None
