@@ -243,3 +243,21 @@ def test_a_request_past_its_deadline_is_no_longer_pending(view):
     later = datetime.now(timezone.utc) + timedelta(hours=view.config.approval.timeout_hours + 1)
     assert [p["run_id"] for p in view.approvals()] == ["run-old"]
     assert view.approvals(now=later) == []
+
+
+def test_the_fleet_page_reloads_soon_when_it_shows_a_stale_snapshot_else_at_the_watching_pace():
+    # Seen on `make up`: the page opened after a rollout showed the snapshot read before it ("data
+    # read 202 s ago", every account never_deployed) while the refresh ran behind it.
+    from fleet_airflow.ui import page
+
+    empty = {"counts": dict.fromkeys(fleetview.STATUSES, 0), "ous": [], "current_digest": None, "accounts": []}
+
+    def html(as_of, max_age):
+        return page.fleet_page(accounts=empty, rollout=None, approvals=[], vending=[], drift=None, ou=None,
+                               status=None, as_of=as_of, max_age=max_age)
+
+    stale = html(202.0, 15)
+    assert "<meta http-equiv=refresh content='2'>" in stale and "reading it again" in stale
+    fresh = html(3.0, 15)
+    assert "<meta http-equiv=refresh content='30'>" in fresh and "reading it again" not in fresh
+    assert "content='30'" in html(None, 0)  # no snapshot (every read goes to AWS): the watching pace

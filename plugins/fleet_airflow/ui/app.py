@@ -134,7 +134,8 @@ def index(view: ViewDep, ou: Annotated[str | None, Query()] = None,
     _check_filters(view, ou, status)
     return page.fleet_page(accounts=view.accounts(ou=ou, status=status), rollout=view.latest_rollout(),
                            approvals=view.approvals(), vending=view.vending(), drift=view.drift(),
-                           ou=ou, status=status, as_of=getattr(view, "as_of", lambda: None)())
+                           ou=ou, status=status, as_of=getattr(view, "as_of", lambda: None)(),
+                           max_age=getattr(view, "max_age", 0))
 
 
 @app.get("/runs/{run_id}", response_class=HTMLResponse)

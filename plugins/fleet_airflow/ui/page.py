@@ -28,10 +28,24 @@ form{margin:.6rem 0}
 """
 
 
-def _doc(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=en><meta charset=utf-8><title>{e(title)}</title>"
+# A page someone keeps open to watch a rollout reloads itself this often; one served from a
+# snapshot older than its maximum age (a refresh is running behind it) reloads in STALE_RELOAD.
+WATCH_RELOAD_SECONDS = 30
+STALE_RELOAD_SECONDS = 2
+
+
+def _doc(title: str, body: str, reload_seconds: int | None = None) -> str:
+    reload = f"<meta http-equiv=refresh content='{int(reload_seconds)}'>" if reload_seconds else ""
+    return (f"<!doctype html><html lang=en><meta charset=utf-8><title>{e(title)}</title>{reload}"
             f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{STYLE}</style>"
             f"<body>{body}</body></html>")
+
+
+def reload_after(as_of: float | None, max_age: float) -> int:
+    """Seconds until the Fleet page reloads itself: soon when what it shows is older than the
+    snapshot may be (the fresh data is being read), else at the watching pace."""
+    stale = as_of is not None and max_age > 0 and as_of > max_age
+    return STALE_RELOAD_SECONDS if stale else WATCH_RELOAD_SECONDS
 
 
 def _s(value) -> str:
@@ -58,7 +72,8 @@ def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
 
 
 def fleet_page(*, accounts: dict, rollout: dict | None, approvals: list[dict], vending: list[dict],
-               drift: dict | None, ou: str | None, status: str | None, as_of: float | None = None) -> str:
+               drift: dict | None, ou: str | None, status: str | None, as_of: float | None = None,
+               max_age: float = 0) -> str:
     def query(s: str) -> str:
         return urlencode({"status": s, **({"ou": ou} if ou else {})})
 
@@ -77,7 +92,10 @@ def fleet_page(*, accounts: dict, rollout: dict | None, approvals: list[dict], v
                                  f"{_s(st['status'])}" + (" <b class=s-drifted>drifted</b>" if st["drifted"] else "")
                                  + (f" <span class=muted>{e(st['error'])}</span>" if st.get("error") else "")
                                  for st in a["stacks"])] for a in accounts["accounts"]]
-    age = f"data read {int(as_of)} s ago; " if as_of is not None else ""
+    reload = reload_after(as_of, max_age)
+    age = "" if as_of is None else (f"data read {int(as_of)} s ago"
+                                    + (", reading it again: this page reloads in a moment" if
+                                       reload == STALE_RELOAD_SECONDS else "") + "; ")
     body = [f"<h1>Fleet</h1><p class=muted>{age}latest bundle {_short(accounts['current_digest'])}; "
             f"JSON: <a href='api/accounts'>accounts</a>, <a href='api/rollout'>rollout</a>, "
             f"<a href='api/approvals'>approvals</a>, <a href='api/vending'>vending</a>, "
@@ -118,7 +136,7 @@ def fleet_page(*, accounts: dict, rollout: dict | None, approvals: list[dict], v
                             for s in drift["stacks"]], "no baseline stack"))
     else:
         body.append("<p class=muted>no drift sweep yet</p>")
-    return _doc("Fleet", "".join(body))
+    return _doc("Fleet", "".join(body), reload)
 
 
 def _age(seconds: int) -> str:
