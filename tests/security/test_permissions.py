@@ -33,14 +33,21 @@ def test_the_generated_documents_are_current(tmp_path):
                     ":role/")[-1], statement
 
 
-def test_every_call_of_a_pipeline_run_is_allowed_by_the_generated_documents(fleet_env, fleet_dag, tmp_path,
+def test_every_call_of_a_pipeline_run_and_a_drift_sweep_is_allowed_by_the_generated_documents(fleet_env, fleet_dag, tmp_path,
                                                                               monkeypatch):
+    from tests.support.dags import parse_dag
+
     recorder = CallRecorder(monkeypatch)
-    state, tasks = run_dag(fleet_dag, conf={"fleet_repo": str(fleet_repo(tmp_path)), "approval_ui": False},
+    repo = fleet_repo(tmp_path)
+    state, tasks = run_dag(fleet_dag, conf={"fleet_repo": str(repo), "approval_ui": False},
                            approver=Approver())  # decided with `fleet approve`
     assert state == "success", tasks
+    # Then the drift sweep of what it deployed, as the same principal (fleet_drift's calls).
+    swept = parse_dag("fleet_drift").test(run_conf={"fleet_repo": str(repo)})
+    assert str(swept.state) == "success", {ti.task_id: str(ti.state) for ti in swept.get_task_instances()}
     seen = {"management": recorder.of("management"), "member": recorder.of("member")}
     assert seen["management"] and seen["member"], seen  # the recorder saw the run
+    assert "cloudformation:DetectStackDrift" in seen["member"], seen["member"]  # and the sweep
     allowed = {"management": set(permissions.actions(permissions.MANAGEMENT_CALLS)),
                "member": set(permissions.actions(permissions.MEMBER_CALLS))}
     missing = {kind: sorted(c for c in calls if not set(permissions.iam_actions(c)) <= allowed[kind])
